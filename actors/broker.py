@@ -1,0 +1,76 @@
+"""Builds the Dramatiq broker every orderflow process uses, with our middleware.
+
+RabbitMQ gets publisher confirms (Dramatiq leaves them off by default), so a
+publish returns only once the broker has the message. Without a URL the stub
+broker runs everything in-process (standalone mode and unit tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+import peewee
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
+
+from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
+
+# pika connection defaults unless the URL says otherwise: notice a dead peer within
+# seconds, and never block forever on a broker that is out of resources.
+CONNECTION_DEFAULTS = {
+    "heartbeat": "15",
+    "blocked_connection_timeout": "30",
+    "connection_attempts": "3",
+    "retry_delay": "1",
+    "socket_timeout": "5",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: ``min_backoff_ms`` doubling up to ``max_backoff_ms``."""
+
+    max_retries: int = 8
+    min_backoff_ms: int = 500
+    max_backoff_ms: int = 300_000
+
+
+def with_connection_defaults(url: str) -> str:
+    """Add our pika connection defaults to an ``amqp://`` URL unless it sets them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in CONNECTION_DEFAULTS.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_broker(
+    broker_url: str | None,
+    *,
+    databases: Mapping[str, peewee.Database | peewee.DatabaseProxy],
+    dead_letter_handlers: Mapping[str, DeadLetterHandler],
+    default_dead_letter_handlers: Mapping[str, DeadLetterHandler],
+    retries: RetryPolicy,
+) -> dramatiq.Broker:
+    """A broker with time limits, dead-letter records, retries and per-thread connections.
+
+    ``databases`` maps queue names to the database their actors use; only the
+    queues a worker consumes ever open their database.
+    """
+    middleware = [
+        ShutdownNotifications(),
+        TimeLimit(),
+        DeadLetters(dead_letter_handlers, default_dead_letter_handlers),
+        Retries(max_retries=retries.max_retries, min_backoff=retries.min_backoff_ms,
+                max_backoff=retries.max_backoff_ms),
+        DatabaseConnection(databases),
+    ]
+    if broker_url is None:
+        return StubBroker(middleware=middleware)
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    return RabbitmqBroker(url=with_connection_defaults(broker_url), confirm_delivery=True,
+                          middleware=middleware)

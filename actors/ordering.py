@@ -1,0 +1,56 @@
+"""Actors of the ``orders`` queue: the orders side of the saga.
+
+Each step receives ids and primitives, lets ``orders.service`` dedupe and apply
+it in one transaction (which also writes the next event to the outbox), and
+logs the outcome. Compensation sits next to its step: ``confirm_order`` ↔
+``cancel_order``.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from actors.catalogue import ORDERS_QUEUE
+from actors.middleware import DeadLetterHandler, dead_letter_fields
+from actors.steps import declare as declare_steps
+from actors.steps import outcome
+from orders import service
+
+
+def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *,
+                  dedupe_key: str) -> None:
+    """On ``InvoiceIssued``: confirm the pending order (or void the invoice of a cancelled one)."""
+    result = service.confirm_order(order_id, invoice_id, invoice_number, dedupe_key=dedupe_key)
+    outcome("confirm_order", order_id, dedupe_key, result)
+
+
+def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> None:
+    """On ``InvoiceRejected`` / ``InvoiceFailed``: cancel the still pending order."""
+    result = service.cancel_order(order_id, reason, dedupe_key=dedupe_key)
+    outcome("cancel_order", order_id, dedupe_key, result)
+
+
+def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *,
+                    dedupe_key: str) -> None:
+    """On ``InvoicePaid``: the order becomes paid."""
+    result = service.mark_order_paid(order_id, invoice_id, invoice_number,
+                                     dedupe_key=dedupe_key)
+    outcome("mark_order_paid", order_id, dedupe_key, result)
+
+
+def record_dead_letter(message: dramatiq.Message, error: str, attempts: int) -> None:
+    """A step of the orders queue failed for good: keep it for operators.
+
+    No compensation is needed here: an order left pending is cancelled as
+    ``expired`` by the saga deadline, which voids its invoice.
+    """
+    service.record_dead_letter(**dead_letter_fields(message, error, attempts))
+
+
+ACTORS = (confirm_order, cancel_order, mark_order_paid)
+DEAD_LETTER_HANDLERS: dict[str, DeadLetterHandler] = {}
+
+
+def declare(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
+    """Declare the orders-queue actors on ``broker``."""
+    return declare_steps(broker, ORDERS_QUEUE, ACTORS)

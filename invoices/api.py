@@ -1,0 +1,161 @@
+"""HTTP resources of the invoices service: parse, call a service function, serialise."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+
+from invoices import service
+from invoices.domain import InvoiceStatus
+from invoices.models import IdempotencyKey, Invoice, database
+from ops.shared.clock import isoformat
+from ops.shared.errors import FieldCollector
+from ops.shared.http import create_base_app, read_json
+from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
+from ops.shared.money import AmountError, format_minor, parse_amount
+from ops.shared.pagination import parse_page
+
+MAX_CUSTOMER_ID = 64
+
+
+def invoice_view(invoice: Invoice) -> dict[str, Any]:
+    """An invoice as the API shows it (decimals as strings, times as ISO 8601 UTC)."""
+    return {
+        "id": str(invoice.id),
+        "number": invoice.number,
+        "order_id": invoice.order_id,
+        "customer_id": invoice.customer_id,
+        "total": format_minor(invoice.total_minor),
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "issued_at": isoformat(invoice.issued_at),
+        "paid_at": isoformat(invoice.paid_at),
+        "voided_at": isoformat(invoice.voided_at),
+        "void_reason": invoice.void_reason,
+    }
+
+
+def account_view(account: service.Account) -> dict[str, Any]:
+    """A billing account as the API shows it."""
+    return {
+        "customer_id": account.customer_id,
+        "credit_limit": format_minor(account.credit_limit_minor),
+        "outstanding": format_minor(account.outstanding_minor),
+        "available": format_minor(account.available_minor),
+    }
+
+
+def _customer(value: str | None, errors: FieldCollector, field: str = "customer_id") -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > MAX_CUSTOMER_ID or not value.isprintable():
+        errors.add(field, f"must be 1 to {MAX_CUSTOMER_ID} printable characters")
+    return value
+
+
+class InvoiceCollection:
+    """``/invoices``: list invoices by order, customer and status."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        errors = FieldCollector()
+        order_id = req.get_param("order_id")
+        if order_id is not None:
+            try:
+                order_id = str(uuid.UUID(order_id))
+            except ValueError:
+                errors.add("order_id", "must be a UUID")
+        customer_id = _customer(req.get_param("customer_id"), errors)
+        status = None
+        if (raw := req.get_param("status")) is not None:
+            try:
+                status = InvoiceStatus(raw)
+            except ValueError:
+                errors.add("status", "must be one of " + ", ".join(s.value for s in InvoiceStatus))
+        page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
+        errors.raise_if_any()
+        rows, next_cursor = service.list_invoices(order_id, customer_id, status, page)
+        resp.media = {"items": [invoice_view(row) for row in rows], "next_cursor": next_cursor}
+
+
+class InvoiceItem:
+    """``/invoices/{id}``: one invoice."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
+        resp.media = invoice_view(service.get_invoice(invoice_id))
+
+
+class InvoicePayments:
+    """``/invoices/{id}/payments``: pay an invoice with its exact total."""
+
+    def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
+        self.idempotency = idempotency
+        self.max_body_bytes = max_body_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
+        body = read_json(req, self.max_body_bytes)
+        errors = FieldCollector()
+        try:
+            parse_amount(body.get("amount"))
+        except AmountError as exc:
+            errors.add("amount", str(exc))
+        for name in sorted(set(body) - {"amount"}):
+            errors.add(name, "is not a field of a payment")
+        errors.raise_if_any()
+        key = validate_key(req.get_header("Idempotency-Key"))
+
+        def pay() -> Outcome:
+            return Outcome(200, invoice_view(service.pay_invoice(invoice_id, body["amount"])))
+
+        outcome = self.idempotency.execute(
+            key, f"POST {req.path}", fingerprint("POST", req.path, body), pay)
+        resp.status = falcon.code_to_http_status(outcome.status)
+        resp.media = outcome.body
+        if outcome.replayed:
+            resp.set_header("Idempotent-Replayed", "true")
+
+
+class AccountItem:
+    """``/accounts/{customer_id}``: read or set a customer's credit limit."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
+        errors = FieldCollector()
+        _customer(customer_id, errors)
+        errors.raise_if_any()
+        resp.media = account_view(service.get_account(customer_id))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
+        body = read_json(req, self.max_body_bytes)
+        errors = FieldCollector()
+        _customer(customer_id, errors)
+        limit = 0
+        try:
+            limit = parse_amount(body.get("credit_limit"), positive=False)
+        except AmountError as exc:
+            errors.add("credit_limit", str(exc))
+        for name in sorted(set(body) - {"credit_limit"}):
+            errors.add(name, "is not a field of an account")
+        errors.raise_if_any()
+        resp.media = account_view(service.set_credit_limit(customer_id, limit))
+
+
+def create_app(
+    *,
+    idempotency_ttl: float,
+    max_body_bytes: int,
+    ready_checks: dict[str, Callable[[], None]],
+) -> falcon.App:
+    """The invoices HTTP app; the database behind ``invoices.models.database`` must be set."""
+    app = create_base_app("invoices", database, max_body_bytes, ready_checks)
+    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
+    app.add_route("/invoices", InvoiceCollection())
+    app.add_route("/invoices/{invoice_id:uuid}", InvoiceItem())
+    app.add_route("/invoices/{invoice_id:uuid}/payments",
+                  InvoicePayments(idempotency, max_body_bytes))
+    app.add_route("/accounts/{customer_id}", AccountItem(max_body_bytes))
+    return app

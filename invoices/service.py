@@ -1,0 +1,282 @@
+"""Invoices service: the only code that changes the invoices database.
+
+Every function runs in one transaction with its outbox events. Issuing and
+voiding for a customer lock that customer's billing account row first, so
+the credit rule sees every issued invoice and a void can never slip between
+another step's check and its insert. Invoice numbers come from a counter row
+incremented in the issuing transaction: a rollback returns the number, so the
+series has no gaps, and a voided invoice keeps its number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import peewee
+
+from invoices.domain import (
+    InvoiceStatus,
+    VoidDecision,
+    check_payment,
+    credit_allows,
+    decide_void,
+    format_number,
+)
+from invoices.events import (
+    Event,
+    InvoiceFailed,
+    InvoiceIssued,
+    InvoicePaid,
+    InvoiceRejected,
+    InvoiceVoided,
+    payload,
+)
+from invoices.models import (
+    BillingAccount,
+    CancelledOrder,
+    DeadLetter,
+    Invoice,
+    InvoiceCounter,
+    OutboxEvent,
+    ProcessedMessage,
+    database,
+)
+from ops.shared import dead_letters, dedupe, outbox
+from ops.shared.clock import utcnow
+from ops.shared.database import is_postgres, unit_of_work
+from ops.shared.errors import NotFound
+from ops.shared.money import format_minor, parse_amount
+from ops.shared.pagination import Page, encode_cursor
+
+COUNTER = "invoice"
+
+
+@dataclass
+class Policy:
+    """Service-wide settings, set once by the wiring."""
+
+    default_credit_limit_minor: int = 1_000_000
+
+
+policy = Policy()
+
+
+def configure(default_credit_limit_minor: int) -> None:
+    """Set the credit limit given to a customer's account on first sight."""
+    policy.default_credit_limit_minor = default_credit_limit_minor
+
+
+class InvoiceNotFound(NotFound):
+    """No invoice has this id."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A customer's credit position."""
+
+    customer_id: str
+    credit_limit_minor: int
+    outstanding_minor: int
+
+    @property
+    def available_minor(self) -> int:
+        return self.credit_limit_minor - self.outstanding_minor
+
+
+def issue_invoice(order_id: str, customer_id: str, total: str, currency: str, *,
+                  dedupe_key: str) -> str:
+    """Saga step: issue the order's invoice within the customer's credit, or reject it.
+
+    Returns ``issued``, ``rejected``, ``cancelled`` (the order was cancelled
+    first: nothing issued), ``exists`` or ``duplicate``.
+    """
+    total_minor = parse_amount(total)
+    with unit_of_work(database):
+        if not dedupe.claim(ProcessedMessage, "issue_invoice", dedupe_key):
+            return "duplicate"
+        account = _locked_account(customer_id)
+        if CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None:
+            return "cancelled"
+        if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
+            return "exists"
+        outstanding = _outstanding(customer_id)
+        if not credit_allows(outstanding, total_minor, account.credit_limit_minor):
+            _emit(InvoiceRejected(order_id, "credit_limit_exceeded"))
+            return "rejected"
+        invoice = Invoice.create(
+            id=uuid.uuid4(), sequence=(sequence := _next_sequence()),
+            number=format_number(sequence), order_id=order_id, customer_id=customer_id,
+            total_minor=total_minor, currency=currency, status=InvoiceStatus.ISSUED.value,
+            issued_at=utcnow(),
+        )
+        _emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
+        return "issued"
+
+
+def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: str) -> str:
+    """Compensation: void the order's invoice, or make sure it is never issued.
+
+    Returns ``void``, ``refund`` (it had been paid), ``ignore`` (already void),
+    ``tombstone`` (no invoice yet: one will never be issued) or ``duplicate``.
+    """
+    with unit_of_work(database):
+        if not dedupe.claim(ProcessedMessage, "void_invoice", dedupe_key):
+            return "duplicate"
+        _locked_account(customer_id)
+        invoice = _locked(Invoice.order_id == order_id)
+        if invoice is None:
+            CancelledOrder.insert(order_id=order_id, reason=reason,
+                                  cancelled_at=utcnow()).on_conflict_ignore().execute()
+            return "tombstone"
+        decision = decide_void(InvoiceStatus(invoice.status))
+        if decision is not VoidDecision.IGNORE:
+            invoice.status = InvoiceStatus.VOID.value
+            invoice.voided_at = utcnow()
+            invoice.void_reason = reason
+            invoice.save()
+            _emit(InvoiceVoided(order_id, str(invoice.id), invoice.number, reason,
+                                decision is VoidDecision.REFUND))
+        return decision.value
+
+
+def pay_invoice(invoice_id: uuid.UUID | str, amount: str) -> Invoice:
+    """Pay an issued invoice with its exact total; 422 for another amount, 409 if void/paid."""
+    amount_minor = parse_amount(amount)
+    with unit_of_work(database):
+        invoice = _locked(Invoice.id == _uuid(invoice_id))
+        if invoice is None:
+            raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
+        check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
+        invoice.status = InvoiceStatus.PAID.value
+        invoice.paid_at = utcnow()
+        invoice.save()
+        _emit(InvoicePaid(invoice.order_id, str(invoice.id), invoice.number))
+    return invoice
+
+
+def fail_issuance(order_id: str, error: str, **dead_letter: object) -> bool:
+    """Retries of ``issue_invoice`` are exhausted: record the dead letter and, unless the
+    invoice exists after all or the order is already cancelled, announce ``InvoiceFailed``
+    so the order is cancelled. Returns True if ``InvoiceFailed`` was emitted."""
+    with unit_of_work(database):
+        if not dead_letters.record(DeadLetter, order_id=order_id, error=error,
+                                   **dead_letter):  # type: ignore[arg-type]
+            return False
+        if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
+            return False
+        if CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None:
+            return False
+        _emit(InvoiceFailed(order_id, error.strip().splitlines()[-1][:500] if error else ""))
+        return True
+
+
+def record_dead_letter(**dead_letter: object) -> bool:
+    """Keep a durable record of a message the invoices worker gave up on."""
+    with unit_of_work(database):
+        return dead_letters.record(DeadLetter, **dead_letter)  # type: ignore[arg-type]
+
+
+def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:
+    """The invoice with this id; raises :class:`InvoiceNotFound`."""
+    invoice = Invoice.get_or_none(Invoice.id == _uuid(invoice_id))
+    if invoice is None:
+        raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
+    return invoice
+
+
+def list_invoices(order_id: str | None, customer_id: str | None,
+                  status: InvoiceStatus | None, page: Page) -> tuple[list[Invoice], str | None]:
+    """Invoices newest first, filtered, one keyset page; returns them and the next cursor."""
+    query = Invoice.select()
+    if order_id is not None:
+        query = query.where(Invoice.order_id == order_id)
+    if customer_id is not None:
+        query = query.where(Invoice.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Invoice.status == status.value)
+    if page.after is not None:
+        stamp, last_id = page.after
+        query = query.where((Invoice.issued_at < stamp)
+                            | ((Invoice.issued_at == stamp) & (Invoice.id < last_id)))
+    rows = list(query.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(page.limit + 1))
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].issued_at, str(rows[-1].id))
+    return rows, next_cursor
+
+
+def get_account(customer_id: str) -> Account:
+    """The customer's credit position (the default limit if never seen; nothing is written)."""
+    stored = BillingAccount.get_or_none(BillingAccount.customer_id == customer_id)
+    limit = stored.credit_limit_minor if stored else policy.default_credit_limit_minor
+    return Account(customer_id, limit, _outstanding(customer_id))
+
+
+def set_credit_limit(customer_id: str, limit_minor: int) -> Account:
+    """Set the customer's credit limit, creating the account if needed."""
+    with unit_of_work(database):
+        account = _locked_account(customer_id)
+        account.credit_limit_minor = limit_minor
+        account.updated_at = utcnow()
+        account.save()
+        return Account(customer_id, limit_minor, _outstanding(customer_id))
+
+
+def count_by_status() -> dict[str, int]:
+    """How many invoices are in each status."""
+    query = Invoice.select(Invoice.status, peewee.fn.COUNT(Invoice.id)).group_by(Invoice.status)
+    counts = {status.value: 0 for status in InvoiceStatus}
+    counts.update({status: count for status, count in query.tuples()})
+    return counts
+
+
+def _locked_account(customer_id: str) -> BillingAccount:
+    now = utcnow()
+    BillingAccount.insert(
+        customer_id=customer_id, credit_limit_minor=policy.default_credit_limit_minor,
+        created_at=now, updated_at=now,
+    ).on_conflict_ignore().execute()
+    account = _locked(BillingAccount.customer_id == customer_id, BillingAccount)
+    assert account is not None  # inserted above
+    return account
+
+
+def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -> peewee.Model:
+    query = model.select().where(condition)
+    if is_postgres(database):
+        query = query.for_update()
+    return query.first()
+
+
+def _outstanding(customer_id: str) -> int:
+    total = (Invoice.select(peewee.fn.COALESCE(peewee.fn.SUM(Invoice.total_minor), 0))
+             .where((Invoice.customer_id == customer_id)
+                    & (Invoice.status == InvoiceStatus.ISSUED.value))
+             .scalar())
+    return int(total)
+
+
+def _next_sequence() -> int:
+    InvoiceCounter.update(last_value=InvoiceCounter.last_value + 1).where(
+        InvoiceCounter.name == COUNTER).execute()
+    return InvoiceCounter.get(InvoiceCounter.name == COUNTER).last_value
+
+
+def _emit(event: Event) -> None:
+    outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvoiceNotFound(f"invoice {value} does not exist") from None
+
+
+def money(minor: int) -> str:
+    """Minor units as the API's decimal string."""
+    return format_minor(minor)

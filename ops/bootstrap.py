@@ -1,0 +1,161 @@
+"""Bootstrap: the only place that builds objects from settings.
+
+Entry points (``ops.cli``, ``ops.worker``, ``ops.standalone``) call these
+functions; nothing here runs at import time and nothing connects until the
+first query or publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import dramatiq
+import falcon
+import peewee
+
+from actors import catalogue, invoicing, ordering
+from actors.broker import RetryPolicy, build_broker, with_connection_defaults
+from invoices import api as invoices_api
+from invoices import models as invoices_models
+from invoices import service as invoices_service
+from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
+from ops.settings import Settings
+from ops.shared import migrations
+from ops.shared.database import open_database
+from ops.shared.idempotency import IdempotencyStore
+from ops.shared.money import to_minor
+from ops.shared.outbox import OutboxRecord
+from ops.shared.relay import Chore, Relay
+from orders import api as orders_api
+from orders import models as orders_models
+from orders import service as orders_service
+from orders.migrations import DIRECTORY as ORDERS_MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("orders", "invoices")
+PROXIES = {"orders": orders_models.database, "invoices": invoices_models.database}
+MIGRATION_DIRS = {"orders": ORDERS_MIGRATIONS, "invoices": INVOICES_MIGRATIONS}
+OUTBOXES: dict[str, type[OutboxRecord]] = {
+    "orders": orders_models.OutboxEvent,
+    "invoices": invoices_models.OutboxEvent,
+}
+IDEMPOTENCY_MODELS = {
+    "orders": orders_models.IdempotencyKey,
+    "invoices": invoices_models.IdempotencyKey,
+}
+ACTOR_MODULES = {"orders": ordering, "invoices": invoicing}
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database has migrations that were not applied; run ``orderflow migrate``."""
+
+
+def init_databases(settings: Settings, services: Iterable[str] = SERVICES,
+                   *, require_schema: bool = True) -> dict[str, peewee.Database]:
+    """Open (lazily) each service's database and bind its models to it."""
+    databases = {}
+    for service in services:
+        database = open_database(settings.database_url(service))
+        PROXIES[service].initialize(database)
+        databases[service] = database
+        if require_schema and (pending := migrations.pending(database, MIGRATION_DIRS[service],
+                                                             service)):
+            raise SchemaOutOfDate(
+                f"the {service} database lacks migrations {', '.join(pending)}; "
+                "run `orderflow migrate`"
+            )
+    invoices_service.configure(to_minor(settings.default_credit_limit))
+    return databases
+
+
+def migrate(settings: Settings, services: Iterable[str] = SERVICES) -> dict[str, list[str]]:
+    """Create or upgrade each service's schema; returns the migrations applied per service."""
+    applied = {}
+    for service in services:
+        database = open_database(settings.database_url(service))
+        try:
+            applied[service] = migrations.migrate(database, MIGRATION_DIRS[service], service)
+        finally:
+            database.close()
+    return applied
+
+
+def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES
+                        ) -> dramatiq.Broker:
+    """The broker for workers of ``services`` (databases must be initialised first)."""
+    services = list(services)
+    handlers = {}
+    defaults = {}
+    for service in services:
+        handlers.update(ACTOR_MODULES[service].DEAD_LETTER_HANDLERS)
+        defaults[service] = ACTOR_MODULES[service].record_dead_letter
+    broker = build_broker(
+        settings.broker_url,
+        databases={service: PROXIES[service] for service in services},
+        dead_letter_handlers=handlers,
+        default_dead_letter_handlers=defaults,
+        retries=RetryPolicy(settings.max_retries, settings.min_backoff_ms,
+                            settings.max_backoff_ms),
+    )
+    for service in services:
+        ACTOR_MODULES[service].declare(broker)
+    return broker
+
+
+def publisher(broker: dramatiq.Broker) -> Callable[[OutboxRecord], None]:
+    """Publishes one outbox row as the actor messages the catalogue routes it to."""
+
+    def publish(row: OutboxRecord) -> None:
+        for message in catalogue.messages_for(row.event_type, str(row.event_id),
+                                              json.loads(row.payload)):
+            broker.enqueue(message)
+
+    return publish
+
+
+def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
+    """The outbox relay of ``service``, with its periodic chores."""
+    store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
+    chores = [Chore("purge-idempotency-keys", 600.0, store.purge_expired)]
+    if service == "orders":
+        timeout = settings.saga_timeout
+        chores.append(Chore("saga-deadline", min(5.0, max(timeout / 10, 0.2)),
+                            lambda: orders_service.expire_overdue(timeout)))
+    return Relay(f"{service}-relay", OUTBOXES[service], publisher(broker),
+                 batch=settings.relay_batch, poll_interval=settings.relay_poll_interval,
+                 chores=chores)
+
+
+def broker_check(settings: Settings) -> Callable[[], None]:
+    """A readiness check for the broker: connect and close (cached for two seconds)."""
+    if settings.broker_url is None:
+        return lambda: None
+    import pika
+
+    parameters = pika.URLParameters(with_connection_defaults(settings.broker_url))
+    state = {"checked": 0.0}
+    lock = threading.Lock()
+
+    def check() -> None:
+        with lock:
+            if time.monotonic() - state["checked"] < 2.0:
+                return
+            pika.BlockingConnection(parameters).close()
+            state["checked"] = time.monotonic()
+
+    return check
+
+
+def build_app(settings: Settings, service: str) -> falcon.App:
+    """The HTTP app of ``service`` (its database must be initialised first)."""
+    module = {"orders": orders_api, "invoices": invoices_api}[service]
+    return module.create_app(
+        idempotency_ttl=settings.idempotency_ttl,
+        max_body_bytes=settings.max_body_bytes,
+        ready_checks={"broker": broker_check(settings)},
+    )

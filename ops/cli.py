@@ -1,0 +1,141 @@
+"""The ``orderflow`` command for operators.
+
+    orderflow standalone          everything in one process (SQLite, in-process broker)
+    orderflow up                  every part as its own process (RabbitMQ, PostgreSQL)
+    orderflow migrate             create or upgrade both schemas (safe to run twice)
+    orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
+    orderflow relay SERVICE       one outbox relay (plus its periodic chores)
+    orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
+    orderflow demo                drive a realistic scenario and check consistency
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from ops.logs import configure_logging
+from ops.settings import Settings, SettingsError
+
+SERVICES = ("orders", "invoices")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the subcommand; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"orderflow: configuration error: {exc}", file=sys.stderr)
+        return 2
+    process = os.environ.get("ORDERFLOW_PROCESS") or f"orderflow-{args.command}"
+    configure_logging(settings.log_level, process)
+    return int(args.run(settings, args) or 0)
+
+
+def _standalone(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import standalone
+
+    standalone.run(settings)
+    return 0
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import supervisor
+
+    return supervisor.run(settings)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import bootstrap
+
+    for service, names in bootstrap.migrate(settings).items():
+        if names:
+            print(f"{service}: applied {', '.join(names)}")
+        else:
+            print(f"{service}: schema is up to date")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import bootstrap
+    from ops.serving import http_server, stop_event_on_signals, stop_http_server
+
+    bootstrap.init_databases(settings, [args.service])
+    server = http_server(bootstrap.build_app(settings, args.service), settings,
+                         settings.port(args.service))
+    stop = stop_event_on_signals()
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    print(f"{args.service} API listening on http://{settings.host}:{settings.port(args.service)}",
+          flush=True)
+    stop.wait()
+    stop_http_server(server)
+    return 0
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    import dramatiq
+
+    from ops import bootstrap
+    from ops.serving import stop_event_on_signals
+
+    bootstrap.init_databases(settings, [args.service])
+    broker = bootstrap.build_worker_broker(settings, [])
+    dramatiq.set_broker(broker)
+    relay = bootstrap.build_relay(settings, args.service, broker)
+    relay.run(stop_event_on_signals())
+    broker.close()
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "dramatiq", f"ops.worker:{args.service}",
+            "--queues", args.service, "--processes", str(settings.worker_processes),
+            "--threads", str(settings.worker_threads)]
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with dramatiq
+    return 0  # pragma: no cover
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import demo
+
+    return demo.main(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    simple = {
+        "standalone": (_standalone, "run everything in one process (SQLite, in-process broker)"),
+        "up": (_up, "run every part as its own process (needs RabbitMQ and PostgreSQL URLs)"),
+        "migrate": (_migrate, "create or upgrade both database schemas"),
+    }
+    for name, (function, help_text) in simple.items():
+        commands.add_parser(name, help=help_text).set_defaults(run=function)
+    per_service = {
+        "serve": (_serve, "run one service's HTTP front"),
+        "relay": (_relay, "run one service's outbox relay"),
+        "worker": (_worker, "run one service's Dramatiq worker pool"),
+    }
+    for name, (function, help_text) in per_service.items():
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("service", choices=SERVICES)
+        sub.set_defaults(run=function)
+    demo = commands.add_parser("demo", help="drive a realistic scenario and check consistency")
+    demo.add_argument("--orders", type=int, default=240, help="orders to place (default 240)")
+    demo.add_argument("--customers", type=int, default=12, help="customers (default 12)")
+    demo.add_argument("--attach", action="store_true",
+                      help="use a system that is already running instead of starting one")
+    demo.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds to wait for every saga to finish (default 180)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

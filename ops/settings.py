@@ -1,0 +1,185 @@
+"""Settings: the one place that reads the environment.
+
+Everything else receives a :class:`Settings` (or the values it needs) as an
+argument, so tests build a ``Settings`` directly instead of patching
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value we cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Configuration of every orderflow process, with sane defaults.
+
+    With no ``BROKER_URL`` and no database URLs the system runs standalone:
+    Dramatiq's in-process broker and SQLite files under ``data_dir``.
+    """
+
+    broker_url: str | None = None
+    orders_database_url: str | None = None
+    invoices_database_url: str | None = None
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    orders_port: int = 3333
+    invoices_port: int = 3334
+    http_threads: int = 8
+    worker_processes: int = 1
+    worker_threads: int = 8
+    saga_timeout: float = 300.0
+    default_credit_limit: Decimal = Decimal("10000.00")
+    idempotency_ttl: float = 86400.0
+    max_body_bytes: int = 64 * 1024
+    max_retries: int = 8
+    min_backoff_ms: int = 500
+    max_backoff_ms: int = 300_000
+    relay_batch: int = 100
+    relay_poll_interval: float = 1.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.max_backoff_ms >= 30 * 60 * 1000:
+            raise SettingsError(
+                "MAX_BACKOFF_MS must stay below RabbitMQ's consumer_timeout (30 minutes): "
+                "a delayed retry is held unacknowledged by the worker until it is due"
+            )
+        if self.default_credit_limit < 0:
+            raise SettingsError("INVOICES_DEFAULT_CREDIT_LIMIT must not be negative")
+
+    @property
+    def distributed(self) -> bool:
+        """True when a broker URL is configured (RabbitMQ + PostgreSQL mode)."""
+        return self.broker_url is not None
+
+    def database_url(self, service: str) -> str:
+        """The database URL of ``service``; a SQLite file under ``data_dir`` by default."""
+        configured = {
+            "orders": self.orders_database_url,
+            "invoices": self.invoices_database_url,
+        }[service]
+        return configured or f"sqlite:///{self.data_dir / service}.sqlite3"
+
+    def port(self, service: str) -> int:
+        """The HTTP port of ``service``."""
+        return {"orders": self.orders_port, "invoices": self.invoices_port}[service]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see the README's table)."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            broker_url=reader.text("BROKER_URL"),
+            orders_database_url=reader.text("ORDERS_DATABASE_URL"),
+            invoices_database_url=reader.text("INVOICES_DATABASE_URL"),
+            data_dir=Path(reader.text("ORDERFLOW_DATA_DIR") or "var"),
+            host=reader.text("ORDERFLOW_HOST") or cls.host,
+            orders_port=reader.integer("ORDERS_PORT", cls.orders_port),
+            invoices_port=reader.integer("INVOICES_PORT", cls.invoices_port),
+            http_threads=reader.integer("HTTP_THREADS", cls.http_threads),
+            worker_processes=reader.integer("WORKER_PROCESSES", cls.worker_processes),
+            worker_threads=reader.integer("WORKER_THREADS", cls.worker_threads),
+            saga_timeout=reader.number("ORDERS_SAGA_TIMEOUT", cls.saga_timeout),
+            default_credit_limit=reader.decimal(
+                "INVOICES_DEFAULT_CREDIT_LIMIT", cls.default_credit_limit
+            ),
+            idempotency_ttl=reader.number("IDEMPOTENCY_TTL", cls.idempotency_ttl),
+            max_retries=reader.integer("MAX_RETRIES", cls.max_retries, minimum=0),
+            min_backoff_ms=reader.integer("MIN_BACKOFF_MS", cls.min_backoff_ms),
+            max_backoff_ms=reader.integer("MAX_BACKOFF_MS", cls.max_backoff_ms),
+            relay_batch=reader.integer("RELAY_BATCH", cls.relay_batch),
+            relay_poll_interval=reader.number("RELAY_POLL_INTERVAL", cls.relay_poll_interval),
+            log_level=(reader.text("LOG_LEVEL") or cls.log_level).upper(),
+        )
+        both = (settings.orders_database_url, settings.invoices_database_url)
+        if settings.distributed and not all(both):
+            raise SettingsError(
+                "BROKER_URL is set, so ORDERS_DATABASE_URL and INVOICES_DATABASE_URL "
+                "must be set too (distributed mode runs each part as its own process)"
+            )
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        env = {
+            "ORDERFLOW_DATA_DIR": str(self.data_dir),
+            "ORDERFLOW_HOST": self.host,
+            "ORDERS_PORT": str(self.orders_port),
+            "INVOICES_PORT": str(self.invoices_port),
+            "HTTP_THREADS": str(self.http_threads),
+            "WORKER_PROCESSES": str(self.worker_processes),
+            "WORKER_THREADS": str(self.worker_threads),
+            "ORDERS_SAGA_TIMEOUT": repr(self.saga_timeout),
+            "INVOICES_DEFAULT_CREDIT_LIMIT": str(self.default_credit_limit),
+            "IDEMPOTENCY_TTL": repr(self.idempotency_ttl),
+            "MAX_RETRIES": str(self.max_retries),
+            "MIN_BACKOFF_MS": str(self.min_backoff_ms),
+            "MAX_BACKOFF_MS": str(self.max_backoff_ms),
+            "RELAY_BATCH": str(self.relay_batch),
+            "RELAY_POLL_INTERVAL": repr(self.relay_poll_interval),
+            "LOG_LEVEL": self.log_level,
+        }
+        optional = {
+            "BROKER_URL": self.broker_url,
+            "ORDERS_DATABASE_URL": self.orders_database_url,
+            "INVOICES_DATABASE_URL": self.invoices_database_url,
+        }
+        env.update({key: value for key, value in optional.items() if value})
+        return env
+
+
+class _Reader:
+    """Typed access to environment variables with errors that name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, minimum: int = 1) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise SettingsError(f"{name} must be a positive finite number, got {raw!r}")
+        return value
+
+    def decimal(self, name: str, default: Decimal) -> Decimal:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise SettingsError(f"{name} must be a decimal like 100.00, got {raw!r}") from None
+        if not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise SettingsError(f"{name} must be finite with at most 2 decimals, got {raw!r}")
+        return value

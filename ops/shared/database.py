@@ -1,0 +1,125 @@
+"""Database plumbing shared by both services: open by URL, transactions, connection health.
+
+peewee keeps one connection per thread. Workers and HTTP threads keep theirs
+open between units of work and drop it only when it has broken, so a
+PostgreSQL restart costs one failed unit of work (which is retried) rather
+than a reconnect per message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import peewee
+from playhouse import db_url
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "busy_timeout": 15000,
+    "foreign_keys": 1,
+}
+
+# Errors that mean "the connection or server is gone", not "your SQL is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    peewee.OperationalError,
+    peewee.InterfaceError,
+)
+
+
+def open_database(url: str, **options: Any) -> peewee.Database:
+    """Build (without connecting) a peewee database from a URL.
+
+    ``sqlite:///path`` gives a WAL-mode SQLite file whose transactions take the
+    write lock up front (``BEGIN IMMEDIATE``), so concurrent writers queue
+    instead of failing to upgrade a read lock. ``postgresql://…`` gives a
+    PostgreSQL database; query parameters are passed to libpq.
+    """
+    if url.startswith("sqlite:"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return peewee.SqliteDatabase(
+            path or ":memory:",
+            pragmas=SQLITE_PRAGMAS,
+            lock_type="IMMEDIATE",
+            check_same_thread=False,
+            **options,
+        )
+    if url.startswith(("postgres://", "postgresql://")):
+        return db_url.connect(url.replace("postgres://", "postgresql://", 1), **options)
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+
+
+def is_postgres(database: peewee.Database | peewee.DatabaseProxy) -> bool:
+    """True when ``database`` (or the database behind a proxy) is PostgreSQL."""
+    target = getattr(database, "obj", database)
+    return isinstance(target, peewee.PostgresqlDatabase)
+
+
+def ensure_usable(database: peewee.Database | peewee.DatabaseProxy) -> None:
+    """Drop this thread's connection if the driver marked it broken; reconnect lazily."""
+    if database.is_closed():
+        return
+    connection = database.connection()
+    if getattr(connection, "closed", 0):
+        database.close()
+
+
+def discard_connection(database: peewee.Database | peewee.DatabaseProxy) -> None:
+    """Close this thread's connection, ignoring errors from an already dead socket."""
+    try:
+        database.close()
+    except Exception:  # noqa: BLE001 - the connection is being thrown away
+        state = getattr(getattr(database, "obj", database), "_state", None)
+        if state is not None:
+            state.reset()
+
+
+@contextmanager
+def unit_of_work(database: peewee.Database | peewee.DatabaseProxy) -> Iterator[None]:
+    """One transaction; a connection error discards the connection before re-raising."""
+    try:
+        with database.atomic():
+            yield
+    except CONNECTION_ERRORS:
+        discard_connection(database)
+        raise
+
+
+class KeyLocks:
+    """Non-blocking, transaction-scoped locks on arbitrary string keys.
+
+    On PostgreSQL this is ``pg_try_advisory_xact_lock`` (released at commit or
+    rollback, shared by every process). On SQLite, where one process owns the
+    file, an in-process set plays the same role; the caller releases it.
+    """
+
+    def __init__(self, database: peewee.Database | peewee.DatabaseProxy) -> None:
+        self.database = database
+        self._held: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def try_acquire(self, key: str) -> bool:
+        """Take the lock on ``key`` for the current transaction; False if someone holds it."""
+        if is_postgres(self.database):
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            number = int.from_bytes(digest, "big", signed=True)
+            cursor = self.database.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (number,))
+            return bool(cursor.fetchone()[0])
+        with self._mutex:
+            if key in self._held:
+                return False
+            self._held.add(key)
+            return True
+
+    def release(self, key: str) -> None:
+        """Release an in-process lock (a no-op on PostgreSQL, where commit releases it)."""
+        if not is_postgres(self.database):
+            with self._mutex:
+                self._held.discard(key)

@@ -1,0 +1,39 @@
+"""Dedupe keys: a consumer's record of the messages it has already applied.
+
+The key is the outbox event id carried by every message. :func:`claim` inserts
+it under a unique constraint in the same transaction as the effect, so a
+redelivered or duplicated message finds its key taken and has no second effect.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from ops.shared.clock import utcnow
+
+
+class ProcessedMessageRecord(peewee.Model):
+    """Fields of one applied message; each service subclasses it bound to its database."""
+
+    consumer = peewee.CharField(max_length=64)
+    dedupe_key = peewee.CharField(max_length=64)
+    processed_at = peewee.DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("consumer", "dedupe_key")
+
+
+def claim(model: type[ProcessedMessageRecord], consumer: str, dedupe_key: str) -> bool:
+    """Record ``dedupe_key`` for ``consumer``; False if it was already recorded.
+
+    Must run inside the transaction that applies the message. Concurrent
+    duplicates serialise on the primary key: the second waits for the first
+    to commit and then sees the key taken.
+    """
+    inserted = (
+        model.insert(consumer=consumer, dedupe_key=dedupe_key, processed_at=utcnow())
+        .on_conflict_ignore()
+        .as_rowcount()
+        .execute()
+    )
+    return inserted == 1

@@ -1,0 +1,52 @@
+"""Keyset pagination: an opaque cursor naming the last row of the previous page.
+
+Pages are ordered newest first by ``(created_at, id)``; the cursor carries that
+pair, so a page costs one index range scan however deep the client goes, and
+rows inserted meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from ops.shared.errors import FieldCollector
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a client asked for: how many rows and after which row."""
+
+    limit: int
+    after: tuple[dt.datetime, str] | None
+
+
+def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
+    """The cursor that resumes after the row ``(created_at, row_id)``."""
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_page(limit: str | None, cursor: str | None, errors: FieldCollector) -> Page:
+    """Validate ``limit`` (1..200, default 50) and ``cursor``; problems go to ``errors``."""
+    size = DEFAULT_LIMIT
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            errors.add("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        else:
+            size = int(limit)
+    after = None
+    if cursor is not None:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            stamp, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            after = (dt.datetime.fromisoformat(stamp), str(row_id))
+        except (ValueError, TypeError, binascii.Error):
+            errors.add("cursor", "is not a cursor this service issued")
+    return Page(size, after)

@@ -1,0 +1,174 @@
+"""The outbox relay: publishes a service's outbox rows to the broker, then marks them.
+
+One loop per service database. Each pass locks a batch of unpublished rows
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays never publish
+the same row at once), publishes each with publisher confirms, and marks
+published only the rows the broker confirmed, in the same transaction. A
+crash between confirm and commit republishes those rows: a duplicate that
+consumers' dedupe keys absorb, never a loss.
+
+On PostgreSQL the relay sleeps on ``LISTEN`` and is woken by the ``NOTIFY``
+that :func:`ops.shared.outbox.record` sends at commit; elsewhere it polls.
+Periodic chores (the saga deadline, purging idempotency keys) run between
+passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee
+
+from ops.shared.clock import utcnow
+from ops.shared.database import (
+    CONNECTION_ERRORS,
+    discard_connection,
+    ensure_usable,
+    is_postgres,
+    unit_of_work,
+)
+from ops.shared.outbox import OutboxRecord, channel
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[OutboxRecord], None]
+
+
+@dataclass
+class Chore:
+    """A function the relay runs every ``interval`` seconds."""
+
+    name: str
+    interval: float
+    run: Callable[[], object]
+    due: float = 0.0
+
+
+class Relay:
+    """Moves outbox rows of one database to the broker."""
+
+    def __init__(
+        self,
+        name: str,
+        model: type[OutboxRecord],
+        publish: Publisher,
+        *,
+        batch: int = 100,
+        poll_interval: float = 1.0,
+        chores: list[Chore] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.database = model._meta.database
+        self.publish = publish
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.chores = chores or []
+        self._listener: object | None = None
+        self._failures = 0
+
+    def run_once(self) -> int:
+        """Publish one batch; returns how many rows were published and marked."""
+        ensure_usable(self.database)
+        published: list[int] = []
+        failure: Exception | None = None
+        with unit_of_work(self.database):
+            rows = list(self._pending())
+            for row in rows:
+                try:
+                    self.publish(row)
+                except Exception as exc:  # noqa: BLE001 - re-raised after the commit
+                    failure = exc
+                    self.model.update(publish_attempts=self.model.publish_attempts + 1).where(
+                        self.model.seq == row.seq
+                    ).execute()
+                    break
+                published.append(row.seq)
+            # Mark what the broker confirmed, even when a later publish failed.
+            if published:
+                self.model.update(published_at=utcnow()).where(
+                    self.model.seq.in_(published)
+                ).execute()
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set; failures back off and never end the loop."""
+        log.info("relay %s started", self.name)
+        while not stop.is_set():
+            try:
+                count = self.run_once()
+                self._run_chores()
+                self._failures = 0
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive outages
+                self._failures += 1
+                delay = min(0.1 * 2 ** min(self._failures, 6), 5.0)
+                log.warning("relay %s: %s: %s; retrying in %.1fs",
+                            self.name, type(exc).__name__, exc, delay)
+                if isinstance(exc, CONNECTION_ERRORS):
+                    discard_connection(self.database)
+                    self._close_listener()
+                stop.wait(delay)
+                continue
+            if count < self.batch:
+                self._wait(stop)
+        self._close_listener()
+        log.info("relay %s stopped", self.name)
+
+    def _pending(self) -> peewee.ModelSelect:
+        query = (
+            self.model.select()
+            .where(self.model.published_at.is_null())
+            .order_by(self.model.seq)
+            .limit(self.batch)
+        )
+        if is_postgres(self.database):
+            query = query.for_update(skip_locked=True)
+        return query
+
+    def _run_chores(self) -> None:
+        now = time.monotonic()
+        for chore in self.chores:
+            if now >= chore.due:
+                chore.due = now + chore.interval
+                chore.run()
+
+    def _wait(self, stop: threading.Event) -> None:
+        """Sleep until a NOTIFY arrives, the poll interval passes, or ``stop`` is set."""
+        timeout = self.poll_interval
+        if self.chores:
+            next_chore = min(chore.due for chore in self.chores) - time.monotonic()
+            timeout = max(0.0, min(timeout, next_chore))
+        listener = self._listen()
+        if listener is None:
+            stop.wait(timeout)
+            return
+        readable, _, _ = select.select([listener], [], [], timeout)
+        if readable:
+            listener.poll()  # type: ignore[attr-defined]
+            listener.notifies.clear()  # type: ignore[attr-defined]
+
+    def _listen(self) -> object | None:
+        if not is_postgres(self.database):
+            return None
+        if self._listener is None:
+            connection = self.database.obj._connect() if hasattr(self.database, "obj") \
+                else self.database._connect()
+            connection.autocommit = True
+            connection.cursor().execute(f"LISTEN {channel(self.model)}")
+            self._listener = connection
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001, S110 - already broken
+                pass
+            self._listener = None

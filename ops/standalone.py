@@ -1,0 +1,71 @@
+"""Standalone mode: the whole system in one process, no servers needed.
+
+Both HTTP fronts, both relays and Dramatiq worker threads share Dramatiq's
+in-process stub broker; each service keeps its own SQLite file under the data
+directory. Messages live in memory: a crash loses those in flight, so on
+start the relays republish the events of the last ``saga_timeout`` seconds
+(consumers' dedupe keys absorb the repeats), and the saga deadline cancels
+any order that still never finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import dramatiq
+
+from ops import bootstrap
+from ops.serving import http_server, start_thread, stop_event_on_signals, stop_http_server
+from ops.settings import Settings
+from ops.shared.clock import utcnow
+from ops.shared.database import unit_of_work
+
+log = logging.getLogger(__name__)
+
+STANDALONE_POLL_INTERVAL = 0.05  # no LISTEN/NOTIFY on SQLite: poll the outbox often
+
+
+def run(settings: Settings) -> None:
+    """Run everything until SIGINT or SIGTERM."""
+    if settings.distributed:
+        raise SystemExit("standalone mode ignores BROKER_URL; unset it or use `orderflow up`")
+    settings = dataclasses.replace(
+        settings, relay_poll_interval=min(settings.relay_poll_interval, STANDALONE_POLL_INTERVAL))
+    bootstrap.migrate(settings)
+    bootstrap.init_databases(settings)
+    broker = bootstrap.build_worker_broker(settings)
+    dramatiq.set_broker(broker)
+    stop = stop_event_on_signals()
+
+    cutoff = utcnow() - dt.timedelta(seconds=settings.saga_timeout)
+    relays = [bootstrap.build_relay(settings, service, broker)
+              for service in bootstrap.SERVICES]
+    for relay in relays:
+        with unit_of_work(relay.database):
+            count = relay.model.update(published_at=None).where(
+                relay.model.published_at >= cutoff).execute()
+        if count:
+            log.info("%s: republishing %d recent events after restart", relay.name, count)
+
+    worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
+    worker.start()
+    for relay in relays:
+        start_thread(relay.name, relay.run, stop)
+    servers = {}
+    for service in bootstrap.SERVICES:
+        server = http_server(bootstrap.build_app(settings, service), settings,
+                             settings.port(service))
+        servers[service] = server
+        start_thread(f"{service}-http", server.run)
+        log.info("%s API listening on http://%s:%d", service, settings.host,
+                 settings.port(service))
+    print(f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
+          f"invoices http://{settings.host}:{settings.invoices_port} "
+          f"(data in {settings.data_dir}/); Ctrl-C stops", flush=True)  # noqa: T201
+    stop.wait()
+    for server in servers.values():
+        stop_http_server(server)
+    worker.stop(timeout=10_000)
+    log.info("standalone stopped")

@@ -1,0 +1,127 @@
+"""HTTP resources of the orders service: parse, call a service function, serialise."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+
+from ops.shared.clock import isoformat
+from ops.shared.errors import FieldCollector, FieldError, InvalidFields
+from ops.shared.http import create_base_app, read_json, read_optional_json
+from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
+from ops.shared.money import format_minor
+from ops.shared.pagination import parse_page
+from orders import service
+from orders.domain import Status, validate_new_order
+from orders.models import IdempotencyKey, Order, database
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """An order as the API shows it (decimals as strings, times as ISO 8601 UTC)."""
+    return {
+        "id": str(order.id),
+        "customer_id": order.customer_id,
+        "lines": list(service.lines_of(order)),
+        "total": format_minor(order.total_minor),
+        "currency": order.currency,
+        "status": order.status,
+        "cancel_reason": order.cancel_reason,
+        "invoice_id": str(order.invoice_id) if order.invoice_id else None,
+        "invoice_number": order.invoice_number,
+        "created_at": isoformat(order.created_at),
+        "updated_at": isoformat(order.updated_at),
+    }
+
+
+def send(resp: falcon.Response, outcome: Outcome) -> None:
+    """Write an outcome (fresh or replayed) to the response."""
+    resp.status = falcon.code_to_http_status(outcome.status)
+    resp.media = outcome.body
+    for name, value in outcome.headers.items():
+        resp.set_header(name, value)
+    if outcome.replayed:
+        resp.set_header("Idempotent-Replayed", "true")
+
+
+class _Idempotent:
+    """Shared by POST resources: run an effect under the request's Idempotency-Key."""
+
+    def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
+        self.idempotency = idempotency
+        self.max_body_bytes = max_body_bytes
+
+    def run(self, req: falcon.Request, body: Any, effect: Callable[[], Outcome]) -> Outcome:
+        key = validate_key(req.get_header("Idempotency-Key"))
+        request_fingerprint = fingerprint(req.method, req.path, body)
+        return self.idempotency.execute(key, f"{req.method} {req.path}", request_fingerprint,
+                                        effect)
+
+
+class OrderCollection(_Idempotent):
+    """``/orders``: place an order; list orders."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.max_body_bytes)
+        new = validate_new_order(body)
+
+        def place() -> Outcome:
+            order = service.place_order(new)
+            return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
+
+        send(resp, self.run(req, body, place))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        errors = FieldCollector()
+        customer_id = req.get_param("customer_id")
+        if customer_id is not None and (not customer_id or "\x00" in customer_id):
+            errors.add("customer_id", "must be a non-empty string")
+        status = None
+        raw_status = req.get_param("status")
+        if raw_status is not None:
+            try:
+                status = Status(raw_status)
+            except ValueError:
+                errors.add("status", "must be one of " + ", ".join(s.value for s in Status))
+        page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
+        errors.raise_if_any()
+        rows, next_cursor = service.list_orders(customer_id, status, page)
+        resp.media = {"items": [order_view(order) for order in rows], "next_cursor": next_cursor}
+
+
+class OrderItem:
+    """``/orders/{id}``: one order."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        resp.media = order_view(service.get_order(order_id))
+
+
+class OrderCancellation(_Idempotent):
+    """``/orders/{id}/cancel``: the customer cancels a pending or confirmed order."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        body = read_optional_json(req, self.max_body_bytes)
+        if body:
+            raise InvalidFields([FieldError(name, "is not accepted here") for name in body])
+
+        def cancel() -> Outcome:
+            return Outcome(200, order_view(service.cancel_order_by_customer(order_id)))
+
+        send(resp, self.run(req, body, cancel))
+
+
+def create_app(
+    *,
+    idempotency_ttl: float,
+    max_body_bytes: int,
+    ready_checks: dict[str, Callable[[], None]],
+) -> falcon.App:
+    """The orders HTTP app; the database behind ``orders.models.database`` must be set."""
+    app = create_base_app("orders", database, max_body_bytes, ready_checks)
+    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
+    app.add_route("/orders", OrderCollection(idempotency, max_body_bytes))
+    app.add_route("/orders/{order_id:uuid}", OrderItem())
+    app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency, max_body_bytes))
+    return app

@@ -1,0 +1,5 @@
+"""Numbered schema migrations of the orders database (run by ``orderflow migrate``)."""
+
+from pathlib import Path
+
+DIRECTORY = Path(__file__).parent

@@ -1,0 +1,66 @@
+"""Tables of the orders database. Only the orders service imports this module."""
+
+from __future__ import annotations
+
+import peewee
+
+from ops.shared.dead_letters import DeadLetterRecord
+from ops.shared.dedupe import ProcessedMessageRecord
+from ops.shared.idempotency import IdempotencyKeyRecord
+from ops.shared.outbox import OutboxRecord
+
+# Initialised by the wiring (ops.bootstrap) with the orders database; nothing connects here.
+database = peewee.DatabaseProxy()
+
+
+class Order(peewee.Model):
+    id = peewee.UUIDField(primary_key=True)
+    customer_id = peewee.CharField(max_length=64)
+    lines = peewee.TextField()  # JSON list of {sku, quantity, unit_price}
+    total_minor = peewee.BigIntegerField()
+    currency = peewee.CharField(max_length=3)
+    status = peewee.CharField(max_length=16)
+    cancel_reason = peewee.CharField(max_length=32, null=True)
+    invoice_id = peewee.UUIDField(null=True)
+    invoice_number = peewee.CharField(max_length=32, null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    settled_at = peewee.DateTimeField(null=True)  # first confirmed/paid/cancelled
+
+    class Meta:
+        database = database
+        table_name = "orders"
+        indexes = (
+            (("customer_id", "created_at", "id"), False),
+            (("status", "created_at"), False),
+            (("created_at", "id"), False),
+        )
+
+
+class OutboxEvent(OutboxRecord):
+    class Meta:
+        database = database
+        table_name = "orders_outbox"
+
+
+class ProcessedMessage(ProcessedMessageRecord):
+    class Meta:
+        database = database
+        table_name = "orders_processed_messages"
+        primary_key = peewee.CompositeKey("consumer", "dedupe_key")
+
+
+class IdempotencyKey(IdempotencyKeyRecord):
+    class Meta:
+        database = database
+        table_name = "orders_idempotency_keys"
+
+
+class DeadLetter(DeadLetterRecord):
+    class Meta:
+        database = database
+        table_name = "orders_dead_letters"
+
+
+MODELS: list[type[peewee.Model]] = [Order, OutboxEvent, ProcessedMessage, IdempotencyKey,
+                                     DeadLetter]

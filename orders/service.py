@@ -1,0 +1,240 @@
+"""Orders service: the only code that changes the orders database.
+
+HTTP resources and actors call these functions; each runs in one transaction
+(or joins the caller's, as a savepoint) and writes its events to the outbox
+in that same transaction. Saga steps take the message's dedupe key and
+record it with the effect, so a repeated message changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+
+import peewee
+
+from ops.shared import dead_letters, dedupe, outbox
+from ops.shared.clock import utcnow
+from ops.shared.database import is_postgres, unit_of_work
+from ops.shared.errors import NotFound
+from ops.shared.money import format_minor
+from ops.shared.pagination import Page, encode_cursor
+from orders.domain import (
+    CancelReason,
+    Decision,
+    NewOrder,
+    Status,
+    check_customer_cancel,
+    decide_cancel,
+    decide_confirm,
+    decide_paid,
+)
+from orders.events import Event, OrderCancelled, OrderPlaced, payload
+from orders.models import DeadLetter, Order, OutboxEvent, ProcessedMessage, database
+
+
+class OrderNotFound(NotFound):
+    """No order has this id."""
+
+
+def place_order(new: NewOrder) -> Order:
+    """Store a pending order and its ``OrderPlaced`` event in one transaction."""
+    now = utcnow()
+    lines = [
+        {"sku": line.sku, "quantity": line.quantity,
+         "unit_price": format_minor(line.unit_price_minor)}
+        for line in new.lines
+    ]
+    with unit_of_work(database):
+        order = Order.create(
+            id=uuid.uuid4(),
+            customer_id=new.customer_id,
+            lines=json.dumps(lines, separators=(",", ":")),
+            total_minor=new.total_minor,
+            currency=new.currency,
+            status=Status.PENDING.value,
+            created_at=now,
+            updated_at=now,
+        )
+        _emit(OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor),
+                          new.currency))
+    return order
+
+
+def get_order(order_id: uuid.UUID | str) -> Order:
+    """The order with this id; raises :class:`OrderNotFound`."""
+    order = Order.get_or_none(Order.id == _uuid(order_id))
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    return order
+
+
+def list_orders(
+    customer_id: str | None, status: Status | None, page: Page
+) -> tuple[list[Order], str | None]:
+    """Orders newest first, filtered, one keyset page; returns them and the next cursor."""
+    query = Order.select()
+    if customer_id is not None:
+        query = query.where(Order.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Order.status == status.value)
+    if page.after is not None:
+        stamp, last_id = page.after
+        query = query.where(
+            (Order.created_at < stamp) | ((Order.created_at == stamp) & (Order.id < last_id))
+        )
+    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.limit + 1))
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, str(rows[-1].id))
+    return rows, next_cursor
+
+
+def cancel_order_by_customer(order_id: uuid.UUID | str) -> Order:
+    """A customer cancels a pending or confirmed order; raises 409 if paid or cancelled."""
+    with unit_of_work(database):
+        order = _locked(order_id)
+        check_customer_cancel(Status(order.status))
+        _cancel(order, CancelReason.CUSTOMER_CANCELLED)
+    return order
+
+
+def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *,
+                  dedupe_key: str) -> str:
+    """Saga step: the invoice was issued. Confirms, ignores, or asks for the void."""
+    with unit_of_work(database):
+        if not dedupe.claim(ProcessedMessage, "confirm_order", dedupe_key):
+            return "duplicate"
+        order = _locked(order_id)
+        decision = decide_confirm(Status(order.status))
+        if decision is Decision.APPLY:
+            _attach_invoice(order, invoice_id, invoice_number)
+            _transition(order, Status.CONFIRMED)
+        elif decision is Decision.COMPENSATE:
+            # The order was cancelled before its invoice arrived: void that invoice.
+            _emit(OrderCancelled(str(order.id), order.customer_id,
+                                 order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value))
+        return decision.value
+
+
+def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *,
+                    dedupe_key: str) -> str:
+    """Saga step: the invoice was paid. A pending or confirmed order becomes paid."""
+    with unit_of_work(database):
+        if not dedupe.claim(ProcessedMessage, "mark_order_paid", dedupe_key):
+            return "duplicate"
+        order = _locked(order_id)
+        decision = decide_paid(Status(order.status))
+        if decision is Decision.APPLY:
+            _attach_invoice(order, invoice_id, invoice_number)
+            _transition(order, Status.PAID)
+        return decision.value
+
+
+def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> str:
+    """Saga step: the invoice was rejected or failed. Cancels a still pending order."""
+    cancel_reason = CancelReason(reason)
+    with unit_of_work(database):
+        if not dedupe.claim(ProcessedMessage, "cancel_order", dedupe_key):
+            return "duplicate"
+        order = _locked(order_id)
+        decision = decide_cancel(Status(order.status), cancel_reason)
+        if decision is Decision.APPLY:
+            _cancel(order, cancel_reason)
+        return decision.value
+
+
+def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
+    """Cancel as ``expired`` the pending orders older than the saga timeout; returns how many."""
+    cutoff = utcnow() - dt.timedelta(seconds=timeout_seconds)
+    with unit_of_work(database):
+        query = (
+            Order.select()
+            .where((Order.status == Status.PENDING.value) & (Order.created_at < cutoff))
+            .order_by(Order.created_at)
+            .limit(limit)
+        )
+        if is_postgres(database):
+            query = query.for_update(skip_locked=True)
+        overdue = list(query)
+        for order in overdue:
+            _cancel(order, CancelReason.EXPIRED)
+    return len(overdue)
+
+
+def record_dead_letter(*, message_id: str, queue_name: str, actor_name: str,
+                       dedupe_key: str | None, order_id: str | None, message: str,
+                       error: str, attempts: int) -> bool:
+    """Keep a durable record of a message the orders worker gave up on."""
+    with unit_of_work(database):
+        return dead_letters.record(
+            DeadLetter, message_id=message_id, queue_name=queue_name, actor_name=actor_name,
+            dedupe_key=dedupe_key, order_id=order_id, message=message, error=error,
+            attempts=attempts,
+        )
+
+
+def count_by_status() -> dict[str, int]:
+    """How many orders are in each status."""
+    query = Order.select(Order.status, peewee.fn.COUNT(Order.id)).group_by(Order.status)
+    counts = {status.value: 0 for status in Status}
+    counts.update({status: count for status, count in query.tuples()})
+    return counts
+
+
+def outbox_backlog() -> tuple[int, float | None]:
+    """Unpublished orders events and the age of the oldest, in seconds."""
+    return outbox.backlog(OutboxEvent)
+
+
+def _locked(order_id: uuid.UUID | str) -> Order:
+    query = Order.select().where(Order.id == _uuid(order_id))
+    if is_postgres(database):
+        query = query.for_update()
+    order = query.first()
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    return order
+
+
+def _transition(order: Order, status: Status) -> None:
+    now = utcnow()
+    order.status = status.value
+    order.updated_at = now
+    if order.settled_at is None:  # the saga's automated part ends at its first settlement
+        order.settled_at = now
+    order.save()
+
+
+def _cancel(order: Order, reason: CancelReason) -> None:
+    order.cancel_reason = reason.value
+    _transition(order, Status.CANCELLED)
+    _emit(OrderCancelled(str(order.id), order.customer_id, reason.value))
+
+
+def _attach_invoice(order: Order, invoice_id: str, invoice_number: str) -> None:
+    if order.invoice_id is None:
+        order.invoice_id = uuid.UUID(invoice_id)
+        order.invoice_number = invoice_number
+
+
+def _emit(*events: Event) -> None:
+    for event in events:
+        outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise OrderNotFound(f"order {value} does not exist") from None
+
+
+def lines_of(order: Order) -> Iterable[dict[str, object]]:
+    """The order's lines as stored: ``{sku, quantity, unit_price}`` with decimal strings."""
+    return json.loads(order.lines)
