@@ -1,0 +1,47 @@
+"""Sessions for developers and CI: ``nox -s demo``, ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.download_python = "never"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit tests, then integration tests on the real RabbitMQ and PostgreSQL.
+
+    Integration tests skip with a reason when a server is unreachable, and fail
+    instead when CI=true.
+    """
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (check and format) and the import-linter contracts."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Start the system (standalone unless BROKER_URL and database URLs are set), drive a
+    realistic scenario over HTTP, print a summary and check consistency."""
+    session.install(".")
+    session.run("orderflow", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark distributed mode on the local RabbitMQ and PostgreSQL (not a test)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "tests.bench.run", *session.posargs)
