@@ -1,0 +1,1 @@
+"""orderflow's tests: unit (stub broker, SQLite), integration (RabbitMQ, PostgreSQL), bench."""

@@ -1,0 +1,1 @@
+"""Benchmark of distributed mode (``nox -s bench``); not a test suite."""

@@ -1,0 +1,72 @@
+"""The outbox relay: publish, then mark; never mark what the broker did not take."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ops.shared import outbox
+from ops.shared.relay import Chore, Relay
+from orders.models import OutboxEvent
+
+
+def add_events(count: int) -> None:
+    for index in range(count):
+        outbox.record(OutboxEvent, "OrderPlaced", f"order-{index}", {"n": index})
+
+
+def unpublished() -> int:
+    return OutboxEvent.select().where(OutboxEvent.published_at.is_null()).count()
+
+
+def test_the_relay_publishes_in_order_and_marks_what_it_published(databases) -> None:
+    add_events(3)
+    sent = []
+    relay = Relay("test", OutboxEvent, lambda row: sent.append(row.aggregate_id))
+    assert relay.run_once() == 3
+    assert sent == ["order-0", "order-1", "order-2"]
+    assert unpublished() == 0
+    assert relay.run_once() == 0
+
+
+def test_a_failed_publish_keeps_that_row_and_the_rest_for_the_next_pass(databases) -> None:
+    add_events(3)
+    sent = []
+
+    def publish(row: OutboxEvent) -> None:
+        if row.aggregate_id == "order-1" and not sent.count("order-1-failed"):
+            sent.append("order-1-failed")
+            raise ConnectionError("broker unreachable")
+        sent.append(row.aggregate_id)
+
+    relay = Relay("test", OutboxEvent, publish)
+    with pytest.raises(ConnectionError):
+        relay.run_once()
+    assert unpublished() == 2
+    assert OutboxEvent.get(OutboxEvent.aggregate_id == "order-1").publish_attempts == 1
+    assert relay.run_once() == 2
+    assert sent == ["order-0", "order-1-failed", "order-1", "order-2"]
+
+
+def test_the_relay_loop_survives_failures_and_stops_when_asked(databases) -> None:
+    add_events(1)
+    stop = threading.Event()
+    calls = []
+
+    def publish(row: OutboxEvent) -> None:
+        calls.append(row.seq)
+        if len(calls) < 3:
+            raise ConnectionError("broker unreachable")
+        stop.set()
+
+    chore_runs = []
+    relay = Relay("test", OutboxEvent, publish, poll_interval=0.01,
+                  chores=[Chore("count", 0.0, lambda: chore_runs.append(1))])
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(calls) == 3
+    assert unpublished() == 0
+    assert chore_runs
