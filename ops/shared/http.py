@@ -160,8 +160,8 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
 
 
 def read_optional_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
-    """Like :func:`read_json`, but an empty body is an empty object."""
-    if not req.content_length and req.content_type is None:
+    """Like :func:`read_json`, but an empty body (whatever its Content-Type) is ``{}``."""
+    if not req.content_length:
         return {}
     return read_json(req, max_bytes)
 

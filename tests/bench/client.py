@@ -47,6 +47,7 @@ class LoadResult:
 
     samples: list[Sample]
     seconds: float  # monotonic duration from the start barrier to the last answer
+    finished: float  # time.monotonic() when the last thread finished
     wall_started: float  # time.time() when the threads were released
     wall_finished: float  # time.time() when the last thread finished
 
@@ -181,5 +182,6 @@ def run_load(
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - began
+    finished = time.monotonic()
     samples = sorted((s for output in outputs for s in output), key=lambda s: s.index)
-    return LoadResult(samples, seconds, wall_started, time.time())
+    return LoadResult(samples, seconds, finished, wall_started, time.time())

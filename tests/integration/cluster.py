@@ -1,0 +1,236 @@
+"""A distributed orderflow for tests: each part its own process, on real RabbitMQ and PostgreSQL.
+
+Every cluster gets two fresh PostgreSQL databases and empty queues in the test
+vhost, free ports, and a log file per process (printed when a test fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pika
+import psycopg2
+import psycopg2.extensions
+
+PG_ADMIN_DSN = os.environ.get("ORDERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_BASE = os.environ.get("ORDERFLOW_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+VHOST = "orderflow-test"
+QUEUES = [f"{queue}{suffix}" for queue in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")]
+PARTS = ("orders-api", "invoices-api", "orders-worker", "invoices-worker", "orders-relay",
+         "invoices-relay")
+
+
+def admin_connection() -> psycopg2.extensions.connection:
+    connection = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+    connection.autocommit = True
+    return connection
+
+
+def broker_url(vhost: str) -> str:
+    return f"{AMQP_BASE}/{quote(vhost, safe='')}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """Both services as separate processes; the test starts, stops and kills parts."""
+
+    def __init__(self, workdir: Path, vhost: str, **overrides: str) -> None:
+        self.workdir = workdir
+        self.vhost = vhost
+        self.tag = uuid.uuid4().hex[:10]
+        self.databases = {"orders": f"oft_{self.tag}_orders",
+                          "invoices": f"oft_{self.tag}_invoices"}
+        self.ports = {"orders": free_port(), "invoices": free_port()}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = {
+            **os.environ,
+            "BROKER_URL": broker_url(vhost),
+            "ORDERS_DATABASE_URL": self.database_url("orders"),
+            "INVOICES_DATABASE_URL": self.database_url("invoices"),
+            "ORDERS_PORT": str(self.ports["orders"]),
+            "INVOICES_PORT": str(self.ports["invoices"]),
+            "WORKER_PROCESSES": "1",
+            "WORKER_THREADS": "4",
+            "RELAY_POLL_INTERVAL": "0.5",
+            "LOG_LEVEL": "INFO",
+            **overrides,
+        }
+
+    # -- lifecycle -------------------------------------------------------
+
+    def create(self) -> None:
+        """Fresh databases, empty queues, schemas migrated."""
+        connection = admin_connection()
+        try:
+            with connection.cursor() as cursor:
+                for name in self.databases.values():
+                    cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            connection.close()
+        self.purge_queues()
+        subprocess.run([sys.executable, "-m", "ops.cli", "migrate"], env=self.env,
+                       cwd=self.workdir, check=True, capture_output=True, timeout=60)
+
+    def destroy(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        connection = admin_connection()
+        try:
+            with connection.cursor() as cursor:
+                for name in self.databases.values():
+                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            connection.close()
+
+    def database_url(self, service: str, **params: str) -> str:
+        query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
+        return (f"postgresql://postgres@127.0.0.1:5432/{self.databases[service]}"
+                + (f"?{query}" if query else ""))
+
+    def purge_queues(self) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url(self.vhost)))
+        try:
+            channel = connection.channel()
+            for queue in QUEUES:
+                channel.queue_delete(queue)
+        finally:
+            connection.close()
+
+    def start(self, *parts: str) -> None:
+        """Start parts (all by default) and wait until each is ready."""
+        for part in parts or PARTS:
+            service, kind = part.split("-")
+            argv = {
+                "api": [sys.executable, "-m", "ops.cli", "serve", service],
+                "relay": [sys.executable, "-m", "ops.cli", "relay", service],
+                "worker": [sys.executable, "-m", "dramatiq", f"ops.worker:{service}",
+                           "--queues", service, "--processes", "1", "--threads", "4"],
+            }[kind]
+            log = (self.workdir / f"{part}.log").open("ab")
+            self.processes[part] = subprocess.Popen(
+                argv, env={**self.env, "ORDERFLOW_PROCESS": part}, cwd=self.workdir,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for part in parts or PARTS:
+            self._wait_ready(part)
+
+    def stop(self, part: str) -> None:
+        """Stop a part gracefully (SIGTERM), killing it if it lingers."""
+        process = self.processes.pop(part, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def kill(self, part: str) -> None:
+        """``kill -9`` a part and all its processes (a dramatiq pool has children)."""
+        process = self.processes.pop(part)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def _wait_ready(self, part: str) -> None:
+        service, kind = part.split("-")
+        process = self.processes[part]
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{part} exited with {process.returncode}:\n{self.log(part)}")
+            if kind == "api":
+                return self.request("GET", f"{service}", "/ready")[0] == 200
+            marker = ("Worker process is ready for action" if kind == "worker"
+                      else "relay {}-relay started".format(service))
+            return marker in self.log(part)
+
+        wait_until(ready, 30, f"{part} to be ready")
+
+    def log(self, part: str) -> str:
+        path = self.workdir / f"{part}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {part} =====\n{self.log(part)[-4000:]}" for part in PARTS)
+
+    # -- HTTP --------------------------------------------------------------
+
+    def request(self, method: str, service: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        """One HTTP request; returns status, parsed JSON body (or None) and headers."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ports[service]}{path}", data=data, method=method,
+            headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                raw, status, answer_headers = response.read(), response.status, response.headers
+        except urllib.error.HTTPError as error:
+            raw, status, answer_headers = error.read(), error.code, error.headers
+        except (urllib.error.URLError, ConnectionError):
+            return 0, None, {}
+        return status, (json.loads(raw) if raw else None), dict(answer_headers)
+
+    def place_order(self, customer: str, price: str = "10.00", quantity: int = 1,
+                    key: str | None = None) -> tuple[int, Any]:
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {"customer_id": customer, "currency": "EUR",
+                "lines": [{"sku": "SKU-1", "quantity": quantity, "unit_price": price}]}
+        status, answer, _ = self.request("POST", "orders", "/orders", body, headers)
+        return status, answer
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self.request("GET", "orders", f"/orders/{order_id}")[1]
+
+    def wait_for_status(self, order_id: str, *statuses: str, timeout: float = 30) -> dict:
+        return wait_until(lambda: (o := self.order(order_id)) and o["status"] in statuses and o,
+                          timeout, f"order {order_id} to become {' or '.join(statuses)}")
+
+    # -- direct reads for assertions -----------------------------------------
+
+    def query(self, service: str, sql: str, *params: Any) -> list[tuple]:
+        connection = psycopg2.connect(self.database_url(service))
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
+    def queue_depth(self, queue: str) -> int:
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url(self.vhost)))
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
