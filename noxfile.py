@@ -1,4 +1,4 @@
-"""Sessions for developers and CI: ``nox -s demo``, ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+"""Sessions for developers and CI: ``demo``, ``tests``, ``lint`` and ``bench``."""
 
 from __future__ import annotations
 

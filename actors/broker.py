@@ -64,13 +64,17 @@ def build_broker(
         ShutdownNotifications(),
         TimeLimit(),
         DeadLetters(dead_letter_handlers, default_dead_letter_handlers),
-        Retries(max_retries=retries.max_retries, min_backoff=retries.min_backoff_ms,
-                max_backoff=retries.max_backoff_ms),
+        Retries(
+            max_retries=retries.max_retries,
+            min_backoff=retries.min_backoff_ms,
+            max_backoff=retries.max_backoff_ms,
+        ),
         DatabaseConnection(databases),
     ]
     if broker_url is None:
         return StubBroker(middleware=middleware)
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-    return RabbitmqBroker(url=with_connection_defaults(broker_url), confirm_delivery=True,
-                          middleware=middleware)
+    return RabbitmqBroker(
+        url=with_connection_defaults(broker_url), confirm_delivery=True, middleware=middleware
+    )

@@ -48,7 +48,9 @@ ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 
-def messages_for(event_type: str, event_id: str, payload: Mapping[str, Any]) -> list[dramatiq.Message]:
+def messages_for(
+    event_type: str, event_id: str, payload: Mapping[str, Any]
+) -> list[dramatiq.Message]:
     """The messages to publish for one outbox event.
 
     Each message carries the event id as ``dedupe_key``; its message id is
@@ -61,12 +63,14 @@ def messages_for(event_type: str, event_id: str, payload: Mapping[str, Any]) -> 
     for route in ROUTES[event_type]:
         kwargs = route.arguments(payload)
         kwargs["dedupe_key"] = event_id
-        messages.append(dramatiq.Message(
-            queue_name=route.queue,
-            actor_name=route.actor,
-            args=(),
-            kwargs=kwargs,
-            options={"event_type": event_type, "order_id": payload.get("order_id")},
-            message_id=str(uuid.uuid5(uuid.UUID(event_id), route.actor)),
-        ))
+        messages.append(
+            dramatiq.Message(
+                queue_name=route.queue,
+                actor_name=route.actor,
+                args=(),
+                kwargs=kwargs,
+                options={"event_type": event_type, "order_id": payload.get("order_id")},
+                message_id=str(uuid.uuid5(uuid.UUID(event_id), route.actor)),
+            )
+        )
     return messages

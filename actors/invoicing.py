@@ -16,11 +16,11 @@ from actors.steps import outcome
 from invoices import service
 
 
-def issue_invoice(order_id: str, customer_id: str, total: str, currency: str, *,
-                  dedupe_key: str) -> None:
+def issue_invoice(
+    order_id: str, customer_id: str, total: str, currency: str, *, dedupe_key: str
+) -> None:
     """On ``OrderPlaced``: issue the invoice within the customer's credit, or reject it."""
-    result = service.issue_invoice(order_id, customer_id, total, currency,
-                                   dedupe_key=dedupe_key)
+    result = service.issue_invoice(order_id, customer_id, total, currency, dedupe_key=dedupe_key)
     outcome("issue_invoice", order_id, dedupe_key, result)
 
 

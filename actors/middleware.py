@@ -39,8 +39,14 @@ class DatabaseConnection(Middleware):
         if database is not None:
             ensure_usable(database)
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message, *,
-                              result: object = None, exception: BaseException | None = None) -> None:
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: object = None,
+        exception: BaseException | None = None,
+    ) -> None:
         """Runs after each message: throw away a connection that failed."""
         database = self._database(message)
         if database is not None and isinstance(exception, CONNECTION_ERRORS):
@@ -60,13 +66,20 @@ class DeadLetters(Middleware):
     RabbitMQ still moves the message itself to the queue's ``.XQ``.
     """
 
-    def __init__(self, handlers: Mapping[str, DeadLetterHandler],
-                 default: Mapping[str, DeadLetterHandler]) -> None:
+    def __init__(
+        self, handlers: Mapping[str, DeadLetterHandler], default: Mapping[str, DeadLetterHandler]
+    ) -> None:
         self.handlers = dict(handlers)  # by actor name
         self.default = dict(default)  # by queue name
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message, *,
-                              result: object = None, exception: BaseException | None = None) -> None:
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: object = None,
+        exception: BaseException | None = None,
+    ) -> None:
         """Runs after each message: if it failed for good, record it."""
         if not getattr(message, "failed", False):
             return
@@ -76,10 +89,16 @@ class DeadLetters(Middleware):
         # Retries counts failures in "retries"; a permanent error fails without counting.
         attempts = int(message.options.get("retries", 0)) + (1 if permanent else 0)
         handler = self.handlers.get(message.actor_name) or self.default.get(
-            q_name(message.queue_name))
-        log.error("dead-lettered %s %s (dedupe_key=%s, attempts=%s): %r",
-                  message.actor_name, message.message_id, message.kwargs.get("dedupe_key"),
-                  attempts, exception)
+            q_name(message.queue_name)
+        )
+        log.error(
+            "dead-lettered %s %s (dedupe_key=%s, attempts=%s): %r",
+            message.actor_name,
+            message.message_id,
+            message.kwargs.get("dedupe_key"),
+            attempts,
+            exception,
+        )
         if handler is not None:
             handler(message, error, max(attempts, 1))
 

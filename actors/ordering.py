@@ -17,8 +17,7 @@ from actors.steps import outcome
 from orders import service
 
 
-def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *,
-                  dedupe_key: str) -> None:
+def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> None:
     """On ``InvoiceIssued``: confirm the pending order (or void the invoice of a cancelled one)."""
     result = service.confirm_order(order_id, invoice_id, invoice_number, dedupe_key=dedupe_key)
     outcome("confirm_order", order_id, dedupe_key, result)
@@ -30,11 +29,11 @@ def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> None:
     outcome("cancel_order", order_id, dedupe_key, result)
 
 
-def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *,
-                    dedupe_key: str) -> None:
+def mark_order_paid(
+    order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str
+) -> None:
     """On ``InvoicePaid``: the order becomes paid."""
-    result = service.mark_order_paid(order_id, invoice_id, invoice_number,
-                                     dedupe_key=dedupe_key)
+    result = service.mark_order_paid(order_id, invoice_id, invoice_number, dedupe_key=dedupe_key)
     outcome("mark_order_paid", order_id, dedupe_key, result)
 
 

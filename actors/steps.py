@@ -14,15 +14,15 @@ log = logging.getLogger("actors")
 
 # Business rejections and malformed messages: retrying cannot help, so these fail
 # the message at once (and it is dead-lettered). Infrastructure errors retry.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (DomainError, ValueError, TypeError,
-                                                     KeyError)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (DomainError, ValueError, TypeError, KeyError)
 
 # A step is a few queries; one that runs this long is stuck, and TimeLimit interrupts it.
 TIME_LIMIT_MS = 60_000
 
 
-def declare(broker: dramatiq.Broker, queue_name: str,
-            functions: Iterable[Callable[..., Any]]) -> dict[str, dramatiq.Actor]:
+def declare(
+    broker: dramatiq.Broker, queue_name: str, functions: Iterable[Callable[..., Any]]
+) -> dict[str, dramatiq.Actor]:
     """Declare ``functions`` as actors of ``queue_name`` on ``broker``; returns them by name."""
     return {
         function.__name__: dramatiq.actor(

@@ -110,7 +110,8 @@ class InvoicePayments:
             return Outcome(200, invoice_view(service.pay_invoice(invoice_id, body["amount"])))
 
         outcome = self.idempotency.execute(
-            key, f"POST {req.path}", fingerprint("POST", req.path, body), pay)
+            key, f"POST {req.path}", fingerprint("POST", req.path, body), pay
+        )
         resp.status = falcon.code_to_http_status(outcome.status)
         resp.media = outcome.body
         if outcome.replayed:
@@ -155,7 +156,8 @@ def create_app(
     idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
     app.add_route("/invoices", InvoiceCollection())
     app.add_route("/invoices/{invoice_id:uuid}", InvoiceItem())
-    app.add_route("/invoices/{invoice_id:uuid}/payments",
-                  InvoicePayments(idempotency, max_body_bytes))
+    app.add_route(
+        "/invoices/{invoice_id:uuid}/payments", InvoicePayments(idempotency, max_body_bytes)
+    )
     app.add_route("/accounts/{customer_id}", AccountItem(max_body_bytes))
     return app

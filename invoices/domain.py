@@ -47,9 +47,7 @@ def check_payment(status: InvoiceStatus, amount_minor: int, total_minor: int) ->
     if status is InvoiceStatus.PAID:
         raise InvoiceNotPayable("the invoice is already paid")
     if amount_minor != total_minor:
-        raise WrongAmount(
-            f"the payment must equal the invoice total {format_minor(total_minor)}"
-        )
+        raise WrongAmount(f"the payment must equal the invoice total {format_minor(total_minor)}")
 
 
 def decide_void(status: InvoiceStatus) -> VoidDecision:

@@ -96,6 +96,12 @@ class DeadLetter(DeadLetterRecord):
 
 
 MODELS: list[type[peewee.Model]] = [
-    BillingAccount, Invoice, InvoiceCounter, CancelledOrder,
-    OutboxEvent, ProcessedMessage, IdempotencyKey, DeadLetter,
+    BillingAccount,
+    Invoice,
+    InvoiceCounter,
+    CancelledOrder,
+    OutboxEvent,
+    ProcessedMessage,
+    IdempotencyKey,
+    DeadLetter,
 ]

@@ -84,8 +84,9 @@ class Account:
         return self.credit_limit_minor - self.outstanding_minor
 
 
-def issue_invoice(order_id: str, customer_id: str, total: str, currency: str, *,
-                  dedupe_key: str) -> str:
+def issue_invoice(
+    order_id: str, customer_id: str, total: str, currency: str, *, dedupe_key: str
+) -> str:
     """Saga step: issue the order's invoice within the customer's credit, or reject it.
 
     Returns ``issued``, ``rejected``, ``cancelled`` (the order was cancelled
@@ -105,9 +106,14 @@ def issue_invoice(order_id: str, customer_id: str, total: str, currency: str, *,
             _emit(InvoiceRejected(order_id, "credit_limit_exceeded"))
             return "rejected"
         invoice = Invoice.create(
-            id=uuid.uuid4(), sequence=(sequence := _next_sequence()),
-            number=format_number(sequence), order_id=order_id, customer_id=customer_id,
-            total_minor=total_minor, currency=currency, status=InvoiceStatus.ISSUED.value,
+            id=uuid.uuid4(),
+            sequence=(sequence := _next_sequence()),
+            number=format_number(sequence),
+            order_id=order_id,
+            customer_id=customer_id,
+            total_minor=total_minor,
+            currency=currency,
+            status=InvoiceStatus.ISSUED.value,
             issued_at=utcnow(),
         )
         _emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
@@ -126,8 +132,9 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
         _locked_account(customer_id)
         invoice = _locked(Invoice.order_id == order_id)
         if invoice is None:
-            CancelledOrder.insert(order_id=order_id, reason=reason,
-                                  cancelled_at=utcnow()).on_conflict_ignore().execute()
+            CancelledOrder.insert(
+                order_id=order_id, reason=reason, cancelled_at=utcnow()
+            ).on_conflict_ignore().execute()
             return "tombstone"
         decision = decide_void(InvoiceStatus(invoice.status))
         if decision is not VoidDecision.IGNORE:
@@ -135,8 +142,15 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
             invoice.voided_at = utcnow()
             invoice.void_reason = reason
             invoice.save()
-            _emit(InvoiceVoided(order_id, str(invoice.id), invoice.number, reason,
-                                decision is VoidDecision.REFUND))
+            _emit(
+                InvoiceVoided(
+                    order_id,
+                    str(invoice.id),
+                    invoice.number,
+                    reason,
+                    decision is VoidDecision.REFUND,
+                )
+            )
         return decision.value
 
 
@@ -160,8 +174,7 @@ def fail_issuance(order_id: str, error: str, **dead_letter: object) -> bool:
     invoice exists after all or the order is already cancelled, announce ``InvoiceFailed``
     so the order is cancelled. Returns True if ``InvoiceFailed`` was emitted."""
     with unit_of_work(database):
-        if not dead_letters.record(DeadLetter, order_id=order_id, error=error,
-                                   **dead_letter):  # type: ignore[arg-type]
+        if not dead_letters.record(DeadLetter, order_id=order_id, error=error, **dead_letter):  # type: ignore[arg-type]
             return False
         if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
             return False
@@ -185,8 +198,9 @@ def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:
     return invoice
 
 
-def list_invoices(order_id: str | None, customer_id: str | None,
-                  status: InvoiceStatus | None, page: Page) -> tuple[list[Invoice], str | None]:
+def list_invoices(
+    order_id: str | None, customer_id: str | None, status: InvoiceStatus | None, page: Page
+) -> tuple[list[Invoice], str | None]:
     """Invoices newest first, filtered, one keyset page; returns them and the next cursor."""
     query = Invoice.select()
     if order_id is not None:
@@ -197,8 +211,9 @@ def list_invoices(order_id: str | None, customer_id: str | None,
         query = query.where(Invoice.status == status.value)
     if page.after is not None:
         stamp, last_id = page.after
-        query = query.where((Invoice.issued_at < stamp)
-                            | ((Invoice.issued_at == stamp) & (Invoice.id < last_id)))
+        query = query.where(
+            (Invoice.issued_at < stamp) | ((Invoice.issued_at == stamp) & (Invoice.id < last_id))
+        )
     rows = list(query.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(page.limit + 1))
     next_cursor = None
     if len(rows) > page.limit:
@@ -228,15 +243,17 @@ def count_by_status() -> dict[str, int]:
     """How many invoices are in each status."""
     query = Invoice.select(Invoice.status, peewee.fn.COUNT(Invoice.id)).group_by(Invoice.status)
     counts = {status.value: 0 for status in InvoiceStatus}
-    counts.update({status: count for status, count in query.tuples()})
+    counts.update(dict(query.tuples()))
     return counts
 
 
 def _locked_account(customer_id: str) -> BillingAccount:
     now = utcnow()
     BillingAccount.insert(
-        customer_id=customer_id, credit_limit_minor=policy.default_credit_limit_minor,
-        created_at=now, updated_at=now,
+        customer_id=customer_id,
+        credit_limit_minor=policy.default_credit_limit_minor,
+        created_at=now,
+        updated_at=now,
     ).on_conflict_ignore().execute()
     account = _locked(BillingAccount.customer_id == customer_id, BillingAccount)
     assert account is not None  # inserted above
@@ -251,16 +268,20 @@ def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -
 
 
 def _outstanding(customer_id: str) -> int:
-    total = (Invoice.select(peewee.fn.COALESCE(peewee.fn.SUM(Invoice.total_minor), 0))
-             .where((Invoice.customer_id == customer_id)
-                    & (Invoice.status == InvoiceStatus.ISSUED.value))
-             .scalar())
+    total = (
+        Invoice.select(peewee.fn.COALESCE(peewee.fn.SUM(Invoice.total_minor), 0))
+        .where(
+            (Invoice.customer_id == customer_id) & (Invoice.status == InvoiceStatus.ISSUED.value)
+        )
+        .scalar()
+    )
     return int(total)
 
 
 def _next_sequence() -> int:
     InvoiceCounter.update(last_value=InvoiceCounter.last_value + 1).where(
-        InvoiceCounter.name == COUNTER).execute()
+        InvoiceCounter.name == COUNTER
+    ).execute()
     return InvoiceCounter.get(InvoiceCounter.name == COUNTER).last_value
 
 

@@ -55,16 +55,18 @@ class SchemaOutOfDate(RuntimeError):
     """The database has migrations that were not applied; run ``orderflow migrate``."""
 
 
-def init_databases(settings: Settings, services: Iterable[str] = SERVICES,
-                   *, require_schema: bool = True) -> dict[str, peewee.Database]:
+def init_databases(
+    settings: Settings, services: Iterable[str] = SERVICES, *, require_schema: bool = True
+) -> dict[str, peewee.Database]:
     """Open (lazily) each service's database and bind its models to it."""
     databases = {}
     for service in services:
         database = open_database(settings.database_url(service))
         PROXIES[service].initialize(database)
         databases[service] = database
-        if require_schema and (pending := migrations.pending(database, MIGRATION_DIRS[service],
-                                                             service)):
+        if require_schema and (
+            pending := migrations.pending(database, MIGRATION_DIRS[service], service)
+        ):
             raise SchemaOutOfDate(
                 f"the {service} database lacks migrations {', '.join(pending)}; "
                 "run `orderflow migrate`"
@@ -85,8 +87,7 @@ def migrate(settings: Settings, services: Iterable[str] = SERVICES) -> dict[str,
     return applied
 
 
-def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES
-                        ) -> dramatiq.Broker:
+def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) -> dramatiq.Broker:
     """The broker for workers of ``services`` (databases must be initialised first)."""
     services = list(services)
     handlers = {}
@@ -99,8 +100,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES
         databases={service: PROXIES[service] for service in services},
         dead_letter_handlers=handlers,
         default_dead_letter_handlers=defaults,
-        retries=RetryPolicy(settings.max_retries, settings.min_backoff_ms,
-                            settings.max_backoff_ms),
+        retries=RetryPolicy(settings.max_retries, settings.min_backoff_ms, settings.max_backoff_ms),
     )
     for service in services:
         ACTOR_MODULES[service].declare(broker)
@@ -111,8 +111,9 @@ def publisher(broker: dramatiq.Broker) -> Callable[[OutboxRecord], None]:
     """Publishes one outbox row as the actor messages the catalogue routes it to."""
 
     def publish(row: OutboxRecord) -> None:
-        for message in catalogue.messages_for(row.event_type, str(row.event_id),
-                                              json.loads(row.payload)):
+        for message in catalogue.messages_for(
+            row.event_type, str(row.event_id), json.loads(row.payload)
+        ):
             broker.enqueue(message)
 
     return publish
@@ -124,11 +125,21 @@ def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Re
     chores = [Chore("purge-idempotency-keys", 600.0, store.purge_expired)]
     if service == "orders":
         timeout = settings.saga_timeout
-        chores.append(Chore("saga-deadline", min(5.0, max(timeout / 10, 0.2)),
-                            lambda: orders_service.expire_overdue(timeout)))
-    return Relay(f"{service}-relay", OUTBOXES[service], publisher(broker),
-                 batch=settings.relay_batch, poll_interval=settings.relay_poll_interval,
-                 chores=chores)
+        chores.append(
+            Chore(
+                "saga-deadline",
+                min(5.0, max(timeout / 10, 0.2)),
+                lambda: orders_service.expire_overdue(timeout),
+            )
+        )
+    return Relay(
+        f"{service}-relay",
+        OUTBOXES[service],
+        publisher(broker),
+        batch=settings.relay_batch,
+        poll_interval=settings.relay_poll_interval,
+        chores=chores,
+    )
 
 
 def broker_check(settings: Settings) -> Callable[[], None]:

@@ -1,12 +1,12 @@
 """The ``orderflow`` command for operators.
 
-    orderflow standalone          everything in one process (SQLite, in-process broker)
-    orderflow up                  every part as its own process (RabbitMQ, PostgreSQL)
-    orderflow migrate             create or upgrade both schemas (safe to run twice)
-    orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
-    orderflow relay SERVICE       one outbox relay (plus its periodic chores)
-    orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
-    orderflow demo                drive a realistic scenario and check consistency
+orderflow standalone          everything in one process (SQLite, in-process broker)
+orderflow up                  every part as its own process (RabbitMQ, PostgreSQL)
+orderflow migrate             create or upgrade both schemas (safe to run twice)
+orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
+orderflow relay SERVICE       one outbox relay (plus its periodic chores)
+orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
+orderflow demo                drive a realistic scenario and check consistency
 """
 
 from __future__ import annotations
@@ -65,13 +65,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ops.serving import http_server, stop_event_on_signals, stop_http_server
 
     bootstrap.init_databases(settings, [args.service])
-    server = http_server(bootstrap.build_app(settings, args.service), settings,
-                         settings.port(args.service))
+    server = http_server(
+        bootstrap.build_app(settings, args.service), settings, settings.port(args.service)
+    )
     stop = stop_event_on_signals()
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
-    print(f"{args.service} API listening on http://{settings.host}:{settings.port(args.service)}",
-          flush=True)
+    print(
+        f"{args.service} API listening on http://{settings.host}:{settings.port(args.service)}",
+        flush=True,
+    )
     stop.wait()
     stop_http_server(server)
     return 0
@@ -93,9 +96,18 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "dramatiq", f"ops.worker:{args.service}",
-            "--queues", args.service, "--processes", str(settings.worker_processes),
-            "--threads", str(settings.worker_threads)]
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        f"ops.worker:{args.service}",
+        "--queues",
+        args.service,
+        "--processes",
+        str(settings.worker_processes),
+        "--threads",
+        str(settings.worker_threads),
+    ]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with dramatiq
     return 0  # pragma: no cover
 
@@ -107,8 +119,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="orderflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     simple = {
         "standalone": (_standalone, "run everything in one process (SQLite, in-process broker)"),
@@ -129,10 +142,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="drive a realistic scenario and check consistency")
     demo.add_argument("--orders", type=int, default=240, help="orders to place (default 240)")
     demo.add_argument("--customers", type=int, default=12, help="customers (default 12)")
-    demo.add_argument("--attach", action="store_true",
-                      help="use a system that is already running instead of starting one")
-    demo.add_argument("--timeout", type=float, default=180.0,
-                      help="seconds to wait for every saga to finish (default 180)")
+    demo.add_argument(
+        "--attach",
+        action="store_true",
+        help="use a system that is already running instead of starting one",
+    )
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for every saga to finish (default 180)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 

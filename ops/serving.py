@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import falcon
-from waitress import create_server
-from waitress import wasyncore
+from waitress import create_server, wasyncore
 
 from ops.settings import Settings
 
@@ -24,9 +23,14 @@ WAITRESS_MAX_BODY = 1024 * 1024
 def http_server(app: falcon.App, settings: Settings, port: int) -> Any:
     """A waitress server for ``app``, bound but not yet serving."""
     return create_server(
-        app, host=settings.host, port=port, threads=settings.http_threads,
-        max_request_body_size=WAITRESS_MAX_BODY, ident="orderflow",
-        clear_untrusted_proxy_headers=True, channel_timeout=60,
+        app,
+        host=settings.host,
+        port=port,
+        threads=settings.http_threads,
+        max_request_body_size=WAITRESS_MAX_BODY,
+        ident="orderflow",
+        clear_untrusted_proxy_headers=True,
+        channel_timeout=60,
     )
 
 

@@ -32,7 +32,8 @@ def run(settings: Settings) -> None:
     if settings.distributed:
         raise SystemExit("standalone mode ignores BROKER_URL; unset it or use `orderflow up`")
     settings = dataclasses.replace(
-        settings, relay_poll_interval=min(settings.relay_poll_interval, STANDALONE_POLL_INTERVAL))
+        settings, relay_poll_interval=min(settings.relay_poll_interval, STANDALONE_POLL_INTERVAL)
+    )
     bootstrap.migrate(settings)
     bootstrap.init_databases(settings)
     broker = bootstrap.build_worker_broker(settings)
@@ -40,12 +41,14 @@ def run(settings: Settings) -> None:
     stop = stop_event_on_signals()
 
     cutoff = utcnow() - dt.timedelta(seconds=settings.saga_timeout)
-    relays = [bootstrap.build_relay(settings, service, broker)
-              for service in bootstrap.SERVICES]
+    relays = [bootstrap.build_relay(settings, service, broker) for service in bootstrap.SERVICES]
     for relay in relays:
         with unit_of_work(relay.database):
-            count = relay.model.update(published_at=None).where(
-                relay.model.published_at >= cutoff).execute()
+            count = (
+                relay.model.update(published_at=None)
+                .where(relay.model.published_at >= cutoff)
+                .execute()
+            )
         if count:
             log.info("%s: republishing %d recent events after restart", relay.name, count)
 
@@ -55,15 +58,18 @@ def run(settings: Settings) -> None:
         start_thread(relay.name, relay.run, stop)
     servers = {}
     for service in bootstrap.SERVICES:
-        server = http_server(bootstrap.build_app(settings, service), settings,
-                             settings.port(service))
+        server = http_server(
+            bootstrap.build_app(settings, service), settings, settings.port(service)
+        )
         servers[service] = server
         start_thread(f"{service}-http", server.run)
-        log.info("%s API listening on http://%s:%d", service, settings.host,
-                 settings.port(service))
-    print(f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
-          f"invoices http://{settings.host}:{settings.invoices_port} "
-          f"(data in {settings.data_dir}/); Ctrl-C stops", flush=True)  # noqa: T201
+        log.info("%s API listening on http://%s:%d", service, settings.host, settings.port(service))
+    print(
+        f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
+        f"invoices http://{settings.host}:{settings.invoices_port} "
+        f"(data in {settings.data_dir}/); Ctrl-C stops",
+        flush=True,
+    )
     stop.wait()
     for server in servers.values():
         stop_http_server(server)

@@ -43,27 +43,51 @@ def plan(settings: Settings) -> list[Child]:
     python = sys.executable
     children = []
     for service in bootstrap.SERVICES:
-        children.append(Child(f"{service}-api", [python, "-m", "ops.cli", "serve", service],
-                              f"http://{settings.host}:{settings.port(service)}"))
+        children.append(
+            Child(
+                f"{service}-api",
+                [python, "-m", "ops.cli", "serve", service],
+                f"http://{settings.host}:{settings.port(service)}",
+            )
+        )
     for service in bootstrap.SERVICES:
-        children.append(Child(
-            f"{service}-worker",
-            [python, "-m", "dramatiq", f"ops.worker:{service}", "--queues", service,
-             "--processes", str(settings.worker_processes),
-             "--threads", str(settings.worker_threads)],
-            f"queue {service!r} ({settings.worker_processes}x{settings.worker_threads} threads)",
-        ))
+        children.append(
+            Child(
+                f"{service}-worker",
+                [
+                    python,
+                    "-m",
+                    "dramatiq",
+                    f"ops.worker:{service}",
+                    "--queues",
+                    service,
+                    "--processes",
+                    str(settings.worker_processes),
+                    "--threads",
+                    str(settings.worker_threads),
+                ],
+                f"queue {service!r} "
+                f"({settings.worker_processes} processes x {settings.worker_threads} threads)",
+            )
+        )
     for service in bootstrap.SERVICES:
-        children.append(Child(f"{service}-relay", [python, "-m", "ops.cli", "relay", service],
-                              f"{service} outbox -> broker"))
+        children.append(
+            Child(
+                f"{service}-relay",
+                [python, "-m", "ops.cli", "relay", service],
+                f"{service} outbox -> broker",
+            )
+        )
     return children
 
 
 def run(settings: Settings) -> int:
     """Start everything, supervise until a signal, then stop everything."""
     if not settings.distributed:
-        raise SystemExit("`orderflow up` needs BROKER_URL, ORDERS_DATABASE_URL and "
-                         "INVOICES_DATABASE_URL; without them use `orderflow standalone`")
+        raise SystemExit(
+            "`orderflow up` needs BROKER_URL, ORDERS_DATABASE_URL and "
+            "INVOICES_DATABASE_URL; without them use `orderflow standalone`"
+        )
     applied = bootstrap.migrate(settings)
     for service, names in applied.items():
         if names:
@@ -73,9 +97,11 @@ def run(settings: Settings) -> int:
     children = plan(settings)
     for child in children:
         _start(child, env)
-        print(f"  {child.name:<16} pid {child.process.pid:<7} {child.where}",  # type: ignore[union-attr]  # noqa: T201
-              flush=True)
-    print("orderflow up: all parts started; Ctrl-C stops them", flush=True)  # noqa: T201
+        print(
+            f"  {child.name:<16} pid {child.process.pid:<7} {child.where}",  # type: ignore[union-attr]
+            flush=True,
+        )
+    print("orderflow up: all parts started; Ctrl-C stops them", flush=True)
     while not stop.wait(0.5):
         for child in children:
             code = child.process.poll() if child.process else None
@@ -105,4 +131,4 @@ def _stop_all(children: list[Child]) -> None:
             log.warning("%s did not stop in %.0fs; killing it", child.name, GRACE_SECONDS)
             child.process.kill()  # type: ignore[union-attr]
             child.process.wait()  # type: ignore[union-attr]
-    print("orderflow up: stopped", flush=True)  # noqa: T201
+    print("orderflow up: stopped", flush=True)

@@ -56,8 +56,9 @@ class _Idempotent:
     def run(self, req: falcon.Request, body: Any, effect: Callable[[], Outcome]) -> Outcome:
         key = validate_key(req.get_header("Idempotency-Key"))
         request_fingerprint = fingerprint(req.method, req.path, body)
-        return self.idempotency.execute(key, f"{req.method} {req.path}", request_fingerprint,
-                                        effect)
+        return self.idempotency.execute(
+            key, f"{req.method} {req.path}", request_fingerprint, effect
+        )
 
 
 class OrderCollection(_Idempotent):

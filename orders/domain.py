@@ -138,8 +138,11 @@ def _lines(raw: Any, errors: FieldCollector) -> list[Line]:
             continue
         sku = _text(item.get("sku"), f"{where}.sku", errors)
         quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) \
-                or not 1 <= quantity <= MAX_QUANTITY:
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 1 <= quantity <= MAX_QUANTITY
+        ):
             errors.add(f"{where}.quantity", f"must be an integer from 1 to {MAX_QUANTITY}")
         price = 0
         try:

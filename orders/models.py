@@ -62,5 +62,10 @@ class DeadLetter(DeadLetterRecord):
         table_name = "orders_dead_letters"
 
 
-MODELS: list[type[peewee.Model]] = [Order, OutboxEvent, ProcessedMessage, IdempotencyKey,
-                                     DeadLetter]
+MODELS: list[type[peewee.Model]] = [
+    Order,
+    OutboxEvent,
+    ProcessedMessage,
+    IdempotencyKey,
+    DeadLetter,
+]

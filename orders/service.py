@@ -43,8 +43,11 @@ def place_order(new: NewOrder) -> Order:
     """Store a pending order and its ``OrderPlaced`` event in one transaction."""
     now = utcnow()
     lines = [
-        {"sku": line.sku, "quantity": line.quantity,
-         "unit_price": format_minor(line.unit_price_minor)}
+        {
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "unit_price": format_minor(line.unit_price_minor),
+        }
         for line in new.lines
     ]
     with unit_of_work(database):
@@ -58,8 +61,9 @@ def place_order(new: NewOrder) -> Order:
             created_at=now,
             updated_at=now,
         )
-        _emit(OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor),
-                          new.currency))
+        _emit(
+            OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
+        )
     return order
 
 
@@ -102,8 +106,7 @@ def cancel_order_by_customer(order_id: uuid.UUID | str) -> Order:
     return order
 
 
-def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *,
-                  dedupe_key: str) -> str:
+def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
     """Saga step: the invoice was issued. Confirms, ignores, or asks for the void."""
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "confirm_order", dedupe_key):
@@ -115,13 +118,17 @@ def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *,
             _transition(order, Status.CONFIRMED)
         elif decision is Decision.COMPENSATE:
             # The order was cancelled before its invoice arrived: void that invoice.
-            _emit(OrderCancelled(str(order.id), order.customer_id,
-                                 order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value))
+            _emit(
+                OrderCancelled(
+                    str(order.id),
+                    order.customer_id,
+                    order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
+                )
+            )
         return decision.value
 
 
-def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *,
-                    dedupe_key: str) -> str:
+def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
     """Saga step: the invoice was paid. A pending or confirmed order becomes paid."""
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "mark_order_paid", dedupe_key):
@@ -165,14 +172,28 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
     return len(overdue)
 
 
-def record_dead_letter(*, message_id: str, queue_name: str, actor_name: str,
-                       dedupe_key: str | None, order_id: str | None, message: str,
-                       error: str, attempts: int) -> bool:
+def record_dead_letter(
+    *,
+    message_id: str,
+    queue_name: str,
+    actor_name: str,
+    dedupe_key: str | None,
+    order_id: str | None,
+    message: str,
+    error: str,
+    attempts: int,
+) -> bool:
     """Keep a durable record of a message the orders worker gave up on."""
     with unit_of_work(database):
         return dead_letters.record(
-            DeadLetter, message_id=message_id, queue_name=queue_name, actor_name=actor_name,
-            dedupe_key=dedupe_key, order_id=order_id, message=message, error=error,
+            DeadLetter,
+            message_id=message_id,
+            queue_name=queue_name,
+            actor_name=actor_name,
+            dedupe_key=dedupe_key,
+            order_id=order_id,
+            message=message,
+            error=error,
             attempts=attempts,
         )
 
@@ -181,7 +202,7 @@ def count_by_status() -> dict[str, int]:
     """How many orders are in each status."""
     query = Order.select(Order.status, peewee.fn.COUNT(Order.id)).group_by(Order.status)
     counts = {status.value: 0 for status in Status}
-    counts.update({status: count for status, count in query.tuples()})
+    counts.update(dict(query.tuples()))
     return counts
 
 

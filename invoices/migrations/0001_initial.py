@@ -1,4 +1,4 @@
-"""Invoices schema, version 1: accounts, invoices, the gapless counter, tombstones, kernel tables."""
+"""Invoices schema, version 1: accounts, invoices, counter, tombstones and kernel tables."""
 
 import peewee
 
@@ -51,6 +51,7 @@ def up(migrator, db):
         class Meta:
             table_name = "cancelled_orders"
 
-    db.create_tables([BillingAccount, Invoice, InvoiceCounter, CancelledOrder,
-                      *kernel_tables_v1(db, "invoices")])
+    db.create_tables(
+        [BillingAccount, Invoice, InvoiceCounter, CancelledOrder, *kernel_tables_v1(db, "invoices")]
+    )
     InvoiceCounter.insert(name="invoice", last_value=0).on_conflict_ignore().execute()

@@ -75,7 +75,7 @@ def discard_connection(database: peewee.Database | peewee.DatabaseProxy) -> None
     """Close this thread's connection, ignoring errors from an already dead socket."""
     try:
         database.close()
-    except Exception:  # noqa: BLE001 - the connection is being thrown away
+    except Exception:
         state = getattr(getattr(database, "obj", database), "_state", None)
         if state is not None:
             state.reset()

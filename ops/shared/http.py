@@ -38,8 +38,9 @@ class Problem(falcon.HTTPError):
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
-        super().__init__(falcon.code_to_http_status(status), title=title, description=detail,
-                         headers=headers)
+        super().__init__(
+            falcon.code_to_http_status(status), title=title, description=detail, headers=headers
+        )
         self.kind = kind or title.lower().replace(" ", "-")
         self.extensions = extensions
 
@@ -90,8 +91,12 @@ def handle_unexpected(
         raise exc
     if isinstance(exc, CONNECTION_ERRORS):
         log.warning("database unavailable during %s %s: %s", req.method, req.path, exc)
-        raise Problem(503, "Service unavailable", "the database is unavailable; retry later",
-                      headers={"Retry-After": "1"})
+        raise Problem(
+            503,
+            "Service unavailable",
+            "the database is unavailable; retry later",
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error during %s %s", req.method, req.path)
     raise Problem(500, "Internal server error", "an unexpected error occurred; it was logged")
 
@@ -105,8 +110,9 @@ class BodyLimit:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
         if length is not None and length > self.max_bytes:
-            raise Problem(413, "Content too large",
-                          f"the request body is limited to {self.max_bytes} bytes")
+            raise Problem(
+                413, "Content too large", f"the request body is limited to {self.max_bytes} bytes"
+            )
 
 
 class DatabaseConnection:
@@ -147,15 +153,19 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise Problem(413, "Content too large",
-                      f"the request body is limited to {max_bytes} bytes")
+        raise Problem(413, "Content too large", f"the request body is limited to {max_bytes} bytes")
     try:
         body = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_NonFinite)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise Problem(422, "Invalid fields", "the body must be a JSON object",
-                      kind="invalid-fields", errors=[{"field": "", "message": "must be an object"}])
+        raise Problem(
+            422,
+            "Invalid fields",
+            "the body must be a JSON object",
+            kind="invalid-fields",
+            errors=[{"field": "", "message": "must be an object"}],
+        )
     return body
 
 
@@ -189,13 +199,18 @@ class Ready:
             try:
                 check()
                 results[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - report any failure as not ready
+            except Exception as exc:
                 results[name] = f"unavailable: {type(exc).__name__}"
         if all(value == "ok" for value in results.values()):
             resp.media = {"status": "ready", "service": self.service, "checks": results}
             return
-        raise Problem(503, "Not ready", "a dependency is unavailable", checks=results,
-                      headers={"Retry-After": "1"})
+        raise Problem(
+            503,
+            "Not ready",
+            "a dependency is unavailable",
+            checks=results,
+            headers={"Retry-After": "1"},
+        )
 
 
 def database_check(database: peewee.Database | peewee.DatabaseProxy) -> Callable[[], None]:
@@ -220,8 +235,9 @@ def create_base_app(
     middleware: Iterable[object] = (),
 ) -> falcon.App:
     """A Falcon app with problem+json errors, body limit, connection care and health routes."""
-    app = falcon.App(middleware=[BodyLimit(max_body_bytes), DatabaseConnection(database),
-                                 *middleware])
+    app = falcon.App(
+        middleware=[BodyLimit(max_body_bytes), DatabaseConnection(database), *middleware]
+    )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(Exception, handle_unexpected)

@@ -64,9 +64,9 @@ def channel(model: type[OutboxRecord]) -> str:
 
 def backlog(model: type[OutboxRecord]) -> tuple[int, float | None]:
     """Number of unpublished events and the age in seconds of the oldest one."""
-    query = model.select(
-        peewee.fn.COUNT(model.seq), peewee.fn.MIN(model.created_at)
-    ).where(model.published_at.is_null())
+    query = model.select(peewee.fn.COUNT(model.seq), peewee.fn.MIN(model.created_at)).where(
+        model.published_at.is_null()
+    )
     count, oldest = query.scalar(as_tuple=True)
     if not count:
         return 0, None

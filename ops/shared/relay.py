@@ -15,6 +15,7 @@ passes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import threading
@@ -82,7 +83,7 @@ class Relay:
             for row in rows:
                 try:
                     self.publish(row)
-                except Exception as exc:  # noqa: BLE001 - re-raised after the commit
+                except Exception as exc:
                     failure = exc
                     self.model.update(publish_attempts=self.model.publish_attempts + 1).where(
                         self.model.seq == row.seq
@@ -106,11 +107,12 @@ class Relay:
                 count = self.run_once()
                 self._run_chores()
                 self._failures = 0
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive outages
+            except Exception as exc:
                 self._failures += 1
                 delay = min(0.1 * 2 ** min(self._failures, 6), 5.0)
-                log.warning("relay %s: %s: %s; retrying in %.1fs",
-                            self.name, type(exc).__name__, exc, delay)
+                log.warning(
+                    "relay %s: %s: %s; retrying in %.1fs", self.name, type(exc).__name__, exc, delay
+                )
                 if isinstance(exc, CONNECTION_ERRORS):
                     discard_connection(self.database)
                     self._close_listener()
@@ -158,8 +160,11 @@ class Relay:
         if not is_postgres(self.database):
             return None
         if self._listener is None:
-            connection = self.database.obj._connect() if hasattr(self.database, "obj") \
+            connection = (
+                self.database.obj._connect()
+                if hasattr(self.database, "obj")
                 else self.database._connect()
+            )
             connection.autocommit = True
             connection.cursor().execute(f"LISTEN {channel(self.model)}")
             self._listener = connection
@@ -167,8 +172,6 @@ class Relay:
 
     def _close_listener(self) -> None:
         if self._listener is not None:
-            try:
+            with contextlib.suppress(Exception):  # it may already be broken
                 self._listener.close()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001, S110 - already broken
-                pass
             self._listener = None

@@ -60,6 +60,13 @@ ORDERS_DB = "orderflow_bench_orders"
 INVOICES_DB = "orderflow_bench_invoices"
 PERCENTILE_METHOD = "exact nearest-rank (smallest sample with at least p% of samples <= it)"
 LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+MILESTONE_LABELS = {
+    "order_placed_marked_published": "OrderPlaced relayed*",
+    "invoice_issued": "invoice issued",
+    "invoice_issued_marked_published": "InvoiceIssued relayed*",
+    "order_confirmed": "order confirmed",
+}
+NUMBERS = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+")
 TIMESTAMP = re.compile(r"^\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d+\]?\s*")
 
 
@@ -259,10 +266,14 @@ def consistency(
 
 
 def scan_log(path: Path, examples: int = 12) -> dict[str, Any]:
-    """Counts of log levels, tracebacks and restarts in the system log, with examples."""
+    """Counts of log levels, tracebacks and restarts in the system log.
+
+    Warning and error lines are also grouped by message pattern (digits and
+    ids blanked) with a count each, so a repeated warning shows once.
+    """
     levels: Counter[str] = Counter()
+    patterns: Counter[str] = Counter()
     tracebacks = restarts = 0
-    seen: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as log:
         for line in log:
             if line.startswith("Traceback (most recent call last)"):
@@ -274,14 +285,13 @@ def scan_log(path: Path, examples: int = 12) -> dict[str, Any]:
                 continue
             levels[match.group(1)] += 1
             if match.group(1) in ("WARNING", "ERROR", "CRITICAL"):
-                message = TIMESTAMP.sub("", line.strip())[:300]
-                if message not in seen and len(seen) < examples:
-                    seen.append(message)
+                message = TIMESTAMP.sub("", line.strip())
+                patterns[NUMBERS.sub("#", message)[:300]] += 1
     return {
         "lines_by_level": dict(sorted(levels.items())),
         "tracebacks": tracebacks,
         "restarts": restarts,
-        "warning_or_error_examples": seen,
+        "warning_or_error_patterns": dict(patterns.most_common(examples)),
     }
 
 
@@ -303,7 +313,9 @@ def measured_run(args: argparse.Namespace, key_prefix: str) -> dict[str, Any]:
         if args.warmup:
             warm_load = _load(args, 0, args.warmup, key_prefix)
             warm_ids = accepted_ids(warm_load)
-            warm_drain = measure.wait_settled(orders_db, warm_ids, args.drain_timeout)
+            warm_drain = measure.wait_settled(
+                orders_db, warm_ids, args.drain_timeout, since=warm_load.finished
+            )
             warm.update(
                 accepted=len(warm_ids),
                 errors=http_figures(warm_load)["errors"],
@@ -318,8 +330,10 @@ def measured_run(args: argparse.Namespace, key_prefix: str) -> dict[str, Any]:
         cpu_after, client_after = _cpu_jiffies(), _client_cpu_seconds()
         run_ids = accepted_ids(load)
         backlog = backlog_snapshot(orders_db, invoices_db, run_ids)
-        drain = measure.wait_settled(orders_db, run_ids, args.drain_timeout)
+        backlog["taken_within_s"] = round(time.monotonic() - load.finished, 2)
+        drain = measure.wait_settled(orders_db, run_ids, args.drain_timeout, since=load.finished)
         saga = measure.saga_figures(measure.order_rows(orders_db, run_ids))
+        saga["milestones_from_accept_ms"] = measure.milestones(orders_db, invoices_db, run_ids)
         saga.update(
             drained=drain.drained,
             still_pending=drain.samples[-1][1],
@@ -415,7 +429,7 @@ def format_table(report: dict[str, Any]) -> str:
         ("latency ms (all answers)", _fmt_latency(h["latency_ms"])),
         ("errors by status", _fmt_counts(h["errors"])),
         ("== backlog at load end", ""),
-        ("pending run orders", str(b["pending_orders"])),
+        ("pending run orders", f"{b['pending_orders']} (snapshot within {b['taken_within_s']} s)"),
         (
             "unpublished outbox rows",
             f"orders {b['orders_outbox_unpublished']}, invoices {b['invoices_outbox_unpublished']}",
@@ -437,6 +451,11 @@ def format_table(report: dict[str, Any]) -> str:
             "to last confirmation)",
         ),
         ("accept->confirmed ms", _fmt_latency(s["accept_to_confirmed_ms"])),
+        *[
+            (f"  ..{MILESTONE_LABELS.get(name, name)}", _fmt_latency(summary))
+            for name, summary in s["milestones_from_accept_ms"].items()
+        ],
+        ("", "* relays stamp published_at when a batch commits: an upper bound"),
         ("== checks", ""),
         ("invoices issued (run)", str(c["invoices_issued_for_run_orders"])),
         (
@@ -465,7 +484,9 @@ def format_table(report: dict[str, Any]) -> str:
         f"{label:<26} {value}" if not label.startswith("==") else f"\n{label} {value}"
         for label, value in rows
     ]
-    lines += [f"  ! {example}" for example in log["warning_or_error_examples"]]
+    lines += [
+        f"  {count:>6} x {pattern}" for pattern, count in log["warning_or_error_patterns"].items()
+    ]
     return "\n".join(lines).lstrip("\n")
 
 

@@ -29,8 +29,14 @@ PG_ADMIN_DSN = os.environ.get("ORDERFLOW_TEST_PG", "postgresql://postgres@127.0.
 AMQP_BASE = os.environ.get("ORDERFLOW_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 VHOST = "orderflow-test"
 QUEUES = [f"{queue}{suffix}" for queue in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")]
-PARTS = ("orders-api", "invoices-api", "orders-worker", "invoices-worker", "orders-relay",
-         "invoices-relay")
+PARTS = (
+    "orders-api",
+    "invoices-api",
+    "orders-worker",
+    "invoices-worker",
+    "orders-relay",
+    "invoices-relay",
+)
 
 
 def admin_connection() -> psycopg2.extensions.connection:
@@ -49,8 +55,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.1) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -69,8 +76,10 @@ class Cluster:
         self.workdir = workdir
         self.vhost = vhost
         self.tag = uuid.uuid4().hex[:10]
-        self.databases = {"orders": f"oft_{self.tag}_orders",
-                          "invoices": f"oft_{self.tag}_invoices"}
+        self.databases = {
+            "orders": f"oft_{self.tag}_orders",
+            "invoices": f"oft_{self.tag}_invoices",
+        }
         self.ports = {"orders": free_port(), "invoices": free_port()}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
@@ -99,8 +108,14 @@ class Cluster:
         finally:
             connection.close()
         self.purge_queues()
-        subprocess.run([sys.executable, "-m", "ops.cli", "migrate"], env=self.env,
-                       cwd=self.workdir, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "ops.cli", "migrate"],
+            env=self.env,
+            cwd=self.workdir,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def destroy(self) -> None:
         for name in list(self.processes):
@@ -115,8 +130,9 @@ class Cluster:
 
     def database_url(self, service: str, **params: str) -> str:
         query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
-        return (f"postgresql://postgres@127.0.0.1:5432/{self.databases[service]}"
-                + (f"?{query}" if query else ""))
+        return f"postgresql://postgres@127.0.0.1:5432/{self.databases[service]}" + (
+            f"?{query}" if query else ""
+        )
 
     def purge_queues(self) -> None:
         connection = pika.BlockingConnection(pika.URLParameters(broker_url(self.vhost)))
@@ -134,13 +150,28 @@ class Cluster:
             argv = {
                 "api": [sys.executable, "-m", "ops.cli", "serve", service],
                 "relay": [sys.executable, "-m", "ops.cli", "relay", service],
-                "worker": [sys.executable, "-m", "dramatiq", f"ops.worker:{service}",
-                           "--queues", service, "--processes", "1", "--threads", "4"],
+                "worker": [
+                    sys.executable,
+                    "-m",
+                    "dramatiq",
+                    f"ops.worker:{service}",
+                    "--queues",
+                    service,
+                    "--processes",
+                    "1",
+                    "--threads",
+                    "4",
+                ],
             }[kind]
             log = (self.workdir / f"{part}.log").open("ab")
             self.processes[part] = subprocess.Popen(
-                argv, env={**self.env, "ORDERFLOW_PROCESS": part}, cwd=self.workdir,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                argv,
+                env={**self.env, "ORDERFLOW_PROCESS": part},
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         for part in parts or PARTS:
             self._wait_ready(part)
 
@@ -171,8 +202,11 @@ class Cluster:
                 raise AssertionError(f"{part} exited with {process.returncode}:\n{self.log(part)}")
             if kind == "api":
                 return self.request("GET", f"{service}", "/ready")[0] == 200
-            marker = ("Worker process is ready for action" if kind == "worker"
-                      else "relay {}-relay started".format(service))
+            marker = (
+                "Worker process is ready for action"
+                if kind == "worker"
+                else f"relay {service}-relay started"
+            )
             return marker in self.log(part)
 
         wait_until(ready, 30, f"{part} to be ready")
@@ -186,13 +220,22 @@ class Cluster:
 
     # -- HTTP --------------------------------------------------------------
 
-    def request(self, method: str, service: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def request(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         """One HTTP request; returns status, parsed JSON body (or None) and headers."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.ports[service]}{path}", data=data, method=method,
-            headers={"Content-Type": "application/json", **(headers or {})})
+            f"http://127.0.0.1:{self.ports[service]}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
                 raw, status, answer_headers = response.read(), response.status, response.headers
@@ -202,11 +245,15 @@ class Cluster:
             return 0, None, {}
         return status, (json.loads(raw) if raw else None), dict(answer_headers)
 
-    def place_order(self, customer: str, price: str = "10.00", quantity: int = 1,
-                    key: str | None = None) -> tuple[int, Any]:
+    def place_order(
+        self, customer: str, price: str = "10.00", quantity: int = 1, key: str | None = None
+    ) -> tuple[int, Any]:
         headers = {"Idempotency-Key": key} if key else {}
-        body = {"customer_id": customer, "currency": "EUR",
-                "lines": [{"sku": "SKU-1", "quantity": quantity, "unit_price": price}]}
+        body = {
+            "customer_id": customer,
+            "currency": "EUR",
+            "lines": [{"sku": "SKU-1", "quantity": quantity, "unit_price": price}],
+        }
         status, answer, _ = self.request("POST", "orders", "/orders", body, headers)
         return status, answer
 
@@ -214,8 +261,11 @@ class Cluster:
         return self.request("GET", "orders", f"/orders/{order_id}")[1]
 
     def wait_for_status(self, order_id: str, *statuses: str, timeout: float = 30) -> dict:
-        return wait_until(lambda: (o := self.order(order_id)) and o["status"] in statuses and o,
-                          timeout, f"order {order_id} to become {' or '.join(statuses)}")
+        return wait_until(
+            lambda: (o := self.order(order_id)) and o["status"] in statuses and o,
+            timeout,
+            f"order {order_id} to become {' or '.join(statuses)}",
+        )
 
     # -- direct reads for assertions -----------------------------------------
 

@@ -39,9 +39,15 @@ def _ensure_vhost() -> str:
     except pika.exceptions.AMQPError:
         pass
     if shutil.which("rabbitmqctl"):
-        subprocess.run(["rabbitmqctl", "add_vhost", VHOST], capture_output=True, timeout=60)
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", VHOST, "guest", ".*", ".*",
-                        ".*"], capture_output=True, timeout=60, check=True)
+        subprocess.run(
+            ["rabbitmqctl", "add_vhost", VHOST], capture_output=True, timeout=60, check=False
+        )
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
         return VHOST
     return "/"
 
@@ -64,8 +70,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def make_cluster(servers: str, tmp_path: Path, request: pytest.FixtureRequest
-                 ) -> Iterator[callable]:
+def make_cluster(
+    servers: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[callable]:
     """Builds clusters with environment overrides; tears them down after the test."""
     clusters: list[Cluster] = []
 
@@ -79,7 +86,7 @@ def make_cluster(servers: str, tmp_path: Path, request: pytest.FixtureRequest
     failed = getattr(request.node, "rep_call", None)
     for cluster in clusters:
         if failed is not None and failed.failed:
-            print(cluster.logs())  # noqa: T201 - shown by pytest for the failed test
+            print(cluster.logs())
         cluster.destroy()
 
 

@@ -55,8 +55,11 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(cluster: Cluster) -> Non
     status, cancelled, _ = cluster.request("POST", "orders", f"/orders/{order['id']}/cancel")
     assert (status, cancelled["cancel_reason"]) == (200, "customer_cancelled")
     # Then the compensation voids the invoice
-    wait_until(lambda: invoices_of(cluster, order["id"])[0]["status"] == "void", 30,
-               "the invoice to be voided")
+    wait_until(
+        lambda: invoices_of(cluster, order["id"])[0]["status"] == "void",
+        30,
+        "the invoice to be voided",
+    )
 
 
 def test_paying_an_invoice_marks_the_order_paid(cluster: Cluster) -> None:
@@ -75,8 +78,7 @@ def test_paying_an_invoice_marks_the_order_paid(cluster: Cluster) -> None:
 def test_a_pending_order_expires_and_its_late_invoice_is_voided(make_cluster) -> None:
     # Given a system whose invoices worker is down and whose deadline is one second
     cluster = make_cluster(ORDERS_SAGA_TIMEOUT="1")
-    cluster.start("orders-api", "invoices-api", "orders-worker", "orders-relay",
-                  "invoices-relay")
+    cluster.start("orders-api", "invoices-api", "orders-worker", "orders-relay", "invoices-relay")
     _, order = cluster.place_order(customer())
     # When the deadline passes
     expired = cluster.wait_for_status(order["id"], "cancelled", timeout=30)
@@ -84,8 +86,15 @@ def test_a_pending_order_expires_and_its_late_invoice_is_voided(make_cluster) ->
     # And the invoices worker comes back, issuing the invoice after the cancellation
     cluster.start("invoices-worker")
     # Then that invoice is voided and the order stays cancelled
-    invoice = wait_until(lambda: (items := invoices_of(cluster, order["id"]))
-                         and items[0]["status"] == "void" and items[0], 30, "the void")
+    invoice = wait_until(
+        lambda: (
+            (items := invoices_of(cluster, order["id"]))
+            and items[0]["status"] == "void"
+            and items[0]
+        ),
+        30,
+        "the void",
+    )
     assert invoice["void_reason"] == "expired"
     assert cluster.order(order["id"])["status"] == "cancelled"
 
@@ -93,12 +102,18 @@ def test_a_pending_order_expires_and_its_late_invoice_is_voided(make_cluster) ->
 def test_the_same_message_delivered_twice_issues_one_invoice(make_cluster) -> None:
     # Given OrderPlaced published while the invoices worker is down
     cluster = make_cluster()
-    cluster.start("orders-api", "invoices-api", "orders-worker", "orders-relay",
-                  "invoices-relay")
+    cluster.start("orders-api", "invoices-api", "orders-worker", "orders-relay", "invoices-relay")
     _, order = cluster.place_order(customer())
-    row = wait_until(lambda: cluster.query(
-        "orders", "SELECT event_type, event_id, payload FROM orders_outbox "
-        "WHERE aggregate_id = %s AND published_at IS NOT NULL", order["id"]), 30, "the publish")
+    row = wait_until(
+        lambda: cluster.query(
+            "orders",
+            "SELECT event_type, event_id, payload FROM orders_outbox "
+            "WHERE aggregate_id = %s AND published_at IS NOT NULL",
+            order["id"],
+        ),
+        30,
+        "the publish",
+    )
     event_type, event_id, payload = row[0]
     # When the broker holds a second copy of the very same message
     broker = RabbitmqBroker(url=broker_url(cluster.vhost), confirm_delivery=True)
@@ -111,8 +126,11 @@ def test_the_same_message_delivered_twice_issues_one_invoice(make_cluster) -> No
     cluster.start("invoices-worker")
     # Then both are consumed, one invoice exists, and the copy was absorbed as a duplicate
     cluster.wait_for_status(order["id"], "confirmed")
-    wait_until(lambda: "outcome=duplicate" in cluster.log("invoices-worker"), 30,
-               "the duplicate to be absorbed")
+    wait_until(
+        lambda: "outcome=duplicate" in cluster.log("invoices-worker"),
+        30,
+        "the duplicate to be absorbed",
+    )
     assert len(invoices_of(cluster, order["id"])) == 1
     assert cluster.query("invoices", "SELECT count(*) FROM invoices")[0][0] == 1
 
@@ -130,23 +148,33 @@ def test_killing_the_invoices_worker_mid_stream_loses_nothing(cluster: Cluster) 
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(place, index) for index in range(150)]
         # When the invoices worker is killed with SIGKILL while it issues invoices
-        wait_until(lambda: cluster.query("invoices", "SELECT count(*) FROM invoices")[0][0] >= 5,
-                   30, "the first invoices")
+        wait_until(
+            lambda: cluster.query("invoices", "SELECT count(*) FROM invoices")[0][0] >= 5,
+            30,
+            "the first invoices",
+        )
         cluster.kill("invoices-worker")
         for future in futures:
             future.result()
     # And restarted
     cluster.start("invoices-worker")
     # Then every order is confirmed with exactly one invoice, numbered without gaps
-    wait_until(lambda: cluster.query(
-        "orders", "SELECT count(*) FROM orders WHERE status = 'confirmed'")[0][0] == 150,
-        90, "all 150 orders to be confirmed")
-    per_order = cluster.query("invoices", "SELECT order_id, count(*) FROM invoices "
-                                          "GROUP BY order_id")
+    wait_until(
+        lambda: (
+            cluster.query("orders", "SELECT count(*) FROM orders WHERE status = 'confirmed'")[0][0]
+            == 150
+        ),
+        90,
+        "all 150 orders to be confirmed",
+    )
+    per_order = cluster.query(
+        "invoices", "SELECT order_id, count(*) FROM invoices GROUP BY order_id"
+    )
     assert sorted(order_id for order_id, _ in per_order) == sorted(accepted)
     assert {count for _, count in per_order} == {1}
-    sequences = [s for (s,) in cluster.query("invoices", "SELECT sequence FROM invoices "
-                                                         "ORDER BY sequence")]
+    sequences = [
+        s for (s,) in cluster.query("invoices", "SELECT sequence FROM invoices ORDER BY sequence")
+    ]
     assert sequences == list(range(1, 151))
 
 
@@ -160,11 +188,14 @@ def test_orders_are_accepted_while_rabbitmq_is_down_and_finish_when_it_is_back(
         placed = [cluster.place_order(customer()) for _ in range(20)]
         # Then they are accepted and wait in the outbox
         assert {status for status, _ in placed} == {201}
-        assert cluster.query("orders", "SELECT count(*) FROM orders_outbox "
-                                       "WHERE published_at IS NULL")[0][0] == 20
+        assert (
+            cluster.query(
+                "orders", "SELECT count(*) FROM orders_outbox WHERE published_at IS NULL"
+            )[0][0]
+            == 20
+        )
     finally:
-        subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
     # And once RabbitMQ is back every order finishes
     for _, order in placed:
         cluster.wait_for_status(order["id"], "confirmed", timeout=90)
@@ -184,8 +215,10 @@ def test_twenty_concurrent_requests_with_one_key_create_one_order(cluster: Clust
     assert set(statuses) <= {201, 409}
     created = {body["id"] for status, body in answers if status == 201}
     assert len(created) == 1
-    assert cluster.query("orders", "SELECT count(*) FROM orders WHERE customer_id = %s",
-                         who)[0][0] == 1
+    assert (
+        cluster.query("orders", "SELECT count(*) FROM orders WHERE customer_id = %s", who)[0][0]
+        == 1
+    )
     # And a retry after the dust settles replays the same order
     status, again = cluster.place_order(who, key=key)
     assert (status, again["id"]) == (201, created.pop())
@@ -195,7 +228,8 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(make_cluster) -> N
     # Given an invoices worker that gives up quickly on a lock it cannot get
     cluster = make_cluster(MAX_RETRIES="1", MIN_BACKOFF_MS="100", MAX_BACKOFF_MS="200")
     cluster.env["INVOICES_DATABASE_URL"] = cluster.database_url(
-        "invoices", options="-c lock_timeout=300")
+        "invoices", options="-c lock_timeout=300"
+    )
     cluster.start()
     who = customer()
     blocker = psycopg2.connect(cluster.database_url("invoices"))
@@ -204,8 +238,9 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(make_cluster) -> N
         with blocker.cursor() as cursor:
             cursor.execute("INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (who,))
             blocker.commit()
-            cursor.execute("SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE",
-                           (who,))
+            cursor.execute(
+                "SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE", (who,)
+            )
         # When an order for that customer is placed
         _, order = cluster.place_order(who)
         # Then the saga ends: the order is cancelled as invoice_failed
@@ -215,9 +250,11 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(make_cluster) -> N
         blocker.rollback()
         blocker.close()
     # And the failure is recorded in the database and kept in the dead-letter queue
-    (letter,) = cluster.query("invoices", "SELECT actor_name, attempts, error FROM "
-                                          "invoices_dead_letters WHERE order_id = %s",
-                              order["id"])
+    (letter,) = cluster.query(
+        "invoices",
+        "SELECT actor_name, attempts, error FROM invoices_dead_letters WHERE order_id = %s",
+        order["id"],
+    )
     assert letter[:2] == ("issue_invoice", 2)
     assert "LockNotAvailable" in letter[2] or "lock timeout" in letter[2]
     assert cluster.queue_depth("invoices.XQ") == 1
@@ -225,7 +262,10 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(make_cluster) -> N
 
 
 def test_the_message_catalogue_routes_every_event(servers: str) -> None:
-    messages = catalogue.messages_for("OrderPlaced", str(uuid.uuid4()), {
-        "order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"})
+    messages = catalogue.messages_for(
+        "OrderPlaced",
+        str(uuid.uuid4()),
+        {"order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"},
+    )
     assert [(m.queue_name, m.actor_name) for m in messages] == [("invoices", "issue_invoice")]
     assert all(isinstance(m, dramatiq.Message) for m in messages)

@@ -42,8 +42,14 @@ class StubSystem:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, max_retries=2, min_backoff_ms=10, max_backoff_ms=50,
-                    default_credit_limit=Decimal("1000.00"), worker_threads=2)
+    return Settings(
+        data_dir=tmp_path,
+        max_retries=2,
+        min_backoff_ms=10,
+        max_backoff_ms=50,
+        default_credit_limit=Decimal("1000.00"),
+        worker_threads=2,
+    )
 
 
 @pytest.fixture
@@ -61,8 +67,9 @@ def stub_system(settings: Settings, databases: dict) -> Iterator[StubSystem]:
     dramatiq.set_broker(broker)
     worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
     worker.start()
-    relays = {service: bootstrap.build_relay(settings, service, broker)
-              for service in bootstrap.SERVICES}
+    relays = {
+        service: bootstrap.build_relay(settings, service, broker) for service in bootstrap.SERVICES
+    }
     yield StubSystem(settings, broker, worker, relays)
     worker.stop()
     broker.close()

@@ -14,8 +14,11 @@ from ops import bootstrap
 from ops.settings import Settings
 from orders.models import Order
 
-ORDER = {"customer_id": "c1", "currency": "EUR",
-         "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": "12.34"}]}
+ORDER = {
+    "customer_id": "c1",
+    "currency": "EUR",
+    "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": "12.34"}],
+}
 
 
 @pytest.fixture
@@ -28,8 +31,13 @@ def invoices_client(settings: Settings, databases: dict) -> falcon.testing.TestC
     return falcon.testing.TestClient(bootstrap.build_app(settings, "invoices"))
 
 
-def post(client: falcon.testing.TestClient, path: str, body: object, key: str | None = None,
-         content_type: str = "application/json") -> falcon.testing.Result:
+def post(
+    client: falcon.testing.TestClient,
+    path: str,
+    body: object,
+    key: str | None = None,
+    content_type: str = "application/json",
+) -> falcon.testing.Result:
     headers = {"Content-Type": content_type}
     if key:
         headers["Idempotency-Key"] = key
@@ -49,25 +57,38 @@ def test_placing_an_order_answers_201_with_the_order_and_its_location(orders_cli
     assert result.headers["location"] == f"/orders/{order['id']}"
     assert order["total"] == "24.68"
     assert order["status"] == "pending"
-    assert set(order) == {"id", "customer_id", "lines", "total", "currency", "status",
-                          "cancel_reason", "invoice_id", "invoice_number", "created_at",
-                          "updated_at"}
+    assert set(order) == {
+        "id",
+        "customer_id",
+        "lines",
+        "total",
+        "currency",
+        "status",
+        "cancel_reason",
+        "invoice_id",
+        "invoice_number",
+        "created_at",
+        "updated_at",
+    }
     assert orders_client.simulate_get(f"/orders/{order['id']}").json == order
 
 
-@pytest.mark.parametrize(("line", "field"), [
-    ({"sku": "A", "quantity": 0, "unit_price": "1.00"}, "lines[0].quantity"),
-    ({"sku": "A", "quantity": -3, "unit_price": "1.00"}, "lines[0].quantity"),
-    ({"sku": "A", "quantity": 10001, "unit_price": "1.00"}, "lines[0].quantity"),
-    ({"sku": "A", "quantity": 1.5, "unit_price": "1.00"}, "lines[0].quantity"),
-    ({"sku": "A", "quantity": 1, "unit_price": "1.005"}, "lines[0].unit_price"),
-    ({"sku": "A", "quantity": 1, "unit_price": "0.00"}, "lines[0].unit_price"),
-    ({"sku": "A", "quantity": 1, "unit_price": "-1.00"}, "lines[0].unit_price"),
-    ({"sku": "A", "quantity": 1, "unit_price": "NaN"}, "lines[0].unit_price"),
-    ({"sku": "A", "quantity": 1, "unit_price": "Infinity"}, "lines[0].unit_price"),
-    ({"sku": "A", "quantity": 1, "unit_price": 1.5}, "lines[0].unit_price"),
-    ({"sku": "A\u0000", "quantity": 1, "unit_price": "1.00"}, "lines[0].sku"),
-])
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({"sku": "A", "quantity": 0, "unit_price": "1.00"}, "lines[0].quantity"),
+        ({"sku": "A", "quantity": -3, "unit_price": "1.00"}, "lines[0].quantity"),
+        ({"sku": "A", "quantity": 10001, "unit_price": "1.00"}, "lines[0].quantity"),
+        ({"sku": "A", "quantity": 1.5, "unit_price": "1.00"}, "lines[0].quantity"),
+        ({"sku": "A", "quantity": 1, "unit_price": "1.005"}, "lines[0].unit_price"),
+        ({"sku": "A", "quantity": 1, "unit_price": "0.00"}, "lines[0].unit_price"),
+        ({"sku": "A", "quantity": 1, "unit_price": "-1.00"}, "lines[0].unit_price"),
+        ({"sku": "A", "quantity": 1, "unit_price": "NaN"}, "lines[0].unit_price"),
+        ({"sku": "A", "quantity": 1, "unit_price": "Infinity"}, "lines[0].unit_price"),
+        ({"sku": "A", "quantity": 1, "unit_price": 1.5}, "lines[0].unit_price"),
+        ({"sku": "A\u0000", "quantity": 1, "unit_price": "1.00"}, "lines[0].sku"),
+    ],
+)
 def test_invalid_lines_are_422_naming_the_field(orders_client, line, field) -> None:
     result = post(orders_client, "/orders", {**ORDER, "lines": [line]})
     assert result.status_code == 422
@@ -76,24 +97,29 @@ def test_invalid_lines_are_422_naming_the_field(orders_client, line, field) -> N
 
 
 def test_nan_and_infinity_literals_are_422_naming_the_field(orders_client) -> None:
-    raw = ('{"customer_id": "c1", "currency": "EUR", "lines": ['
-           '{"sku": "A", "quantity": 1, "unit_price": NaN},'
-           '{"sku": "B", "quantity": 1, "unit_price": Infinity}]}')
+    raw = (
+        '{"customer_id": "c1", "currency": "EUR", "lines": ['
+        '{"sku": "A", "quantity": 1, "unit_price": NaN},'
+        '{"sku": "B", "quantity": 1, "unit_price": Infinity}]}'
+    )
     result = post(orders_client, "/orders", raw)
     assert result.status_code == 422
     assert problem_fields(result) == ["lines[0].unit_price", "lines[1].unit_price"]
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({**ORDER, "lines": []}, ["lines"]),
-    ({**ORDER, "lines": [ORDER["lines"][0]] * 101}, ["lines"]),
-    ({**ORDER, "currency": "eur"}, ["currency"]),
-    ({**ORDER, "currency": "EURO"}, ["currency"]),
-    ({**ORDER, "customer_id": ""}, ["customer_id"]),
-    ({**ORDER, "customer_id": "c\u00001"}, ["customer_id"]),
-    ({**ORDER, "total": "1.00"}, ["total"]),
-    ({"lines": ORDER["lines"]}, ["customer_id", "currency"]),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({**ORDER, "lines": []}, ["lines"]),
+        ({**ORDER, "lines": [ORDER["lines"][0]] * 101}, ["lines"]),
+        ({**ORDER, "currency": "eur"}, ["currency"]),
+        ({**ORDER, "currency": "EURO"}, ["currency"]),
+        ({**ORDER, "customer_id": ""}, ["customer_id"]),
+        ({**ORDER, "customer_id": "c\u00001"}, ["customer_id"]),
+        ({**ORDER, "total": "1.00"}, ["total"]),
+        ({"lines": ORDER["lines"]}, ["customer_id", "currency"]),
+    ],
+)
 def test_invalid_orders_are_422_naming_every_field(orders_client, body, fields) -> None:
     result = post(orders_client, "/orders", body)
     assert result.status_code == 422
@@ -123,17 +149,20 @@ def test_a_body_over_64_kib_is_413(orders_client) -> None:
 
 
 def test_unknown_ids_and_paths_are_404_problems(orders_client, invoices_client) -> None:
-    for client, path in [(orders_client, f"/orders/{uuid.uuid4()}"),
-                         (orders_client, "/orders/not-a-uuid"),
-                         (invoices_client, f"/invoices/{uuid.uuid4()}"),
-                         (orders_client, "/nowhere")]:
+    for client, path in [
+        (orders_client, f"/orders/{uuid.uuid4()}"),
+        (orders_client, "/orders/not-a-uuid"),
+        (invoices_client, f"/invoices/{uuid.uuid4()}"),
+        (orders_client, "/nowhere"),
+    ]:
         result = client.simulate_get(path)
         assert result.status_code == 404
         assert result.headers["content-type"] == "application/problem+json"
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_stack_trace(
-    orders_client, monkeypatch: pytest.MonkeyPatch,
+    orders_client,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from orders import service
 
@@ -207,8 +236,11 @@ def test_cancelling_twice_is_409(orders_client) -> None:
 
 def test_accounts_default_and_can_be_set(invoices_client) -> None:
     assert invoices_client.simulate_get("/accounts/c9").json == {
-        "customer_id": "c9", "credit_limit": "1000.00", "outstanding": "0.00",
-        "available": "1000.00"}
+        "customer_id": "c9",
+        "credit_limit": "1000.00",
+        "outstanding": "0.00",
+        "available": "1000.00",
+    }
     result = invoices_client.simulate_put("/accounts/c9", json={"credit_limit": "100.50"})
     assert result.json["credit_limit"] == "100.50"
     bad = invoices_client.simulate_put("/accounts/c9", json={"credit_limit": 100})
@@ -220,17 +252,23 @@ def test_health_and_ready_answer(orders_client, invoices_client) -> None:
         assert client.simulate_get("/health").status_code == 200
         ready = client.simulate_get("/ready")
         assert (ready.status_code, ready.json["checks"]) == (
-            200, {"database": "ok", "broker": "ok"})
+            200,
+            {"database": "ok", "broker": "ok"},
+        )
 
 
 def test_payments_need_the_exact_total_and_a_live_invoice(
-    stub_system, orders_client, invoices_client,
+    stub_system,
+    orders_client,
+    invoices_client,
 ) -> None:
     # Given two confirmed orders with their invoices
     first, second = (post(orders_client, "/orders", ORDER).json["id"] for _ in range(2))
     stub_system.drain()
-    invoice_of = {order_id: orders_client.simulate_get(f"/orders/{order_id}").json["invoice_id"]
-                  for order_id in (first, second)}
+    invoice_of = {
+        order_id: orders_client.simulate_get(f"/orders/{order_id}").json["invoice_id"]
+        for order_id in (first, second)
+    }
     pay = f"/invoices/{invoice_of[first]}/payments"
     # A wrong amount is 422, the exact total pays, and paying again is 409
     assert post(invoices_client, pay, {"amount": "24.67"}).status_code == 422

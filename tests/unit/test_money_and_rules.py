@@ -30,14 +30,17 @@ from orders.domain import (
 )
 
 
-@pytest.mark.parametrize(("text", "minor"), [("12.34", 1234), ("1", 100), ("0.1", 10),
-                                            ("100000.00", 10_000_000)])
+@pytest.mark.parametrize(
+    ("text", "minor"), [("12.34", 1234), ("1", 100), ("0.1", 10), ("100000.00", 10_000_000)]
+)
 def test_decimal_strings_parse_to_minor_units(text: str, minor: int) -> None:
     assert parse_amount(text) == minor
 
 
-@pytest.mark.parametrize("value", ["1.001", "NaN", "-Infinity", "0", "-1.00", " 1.00", "",
-                                   "1e400", "abc", 1.5, 2, None, True])
+@pytest.mark.parametrize(
+    "value",
+    ["1.001", "NaN", "-Infinity", "0", "-1.00", " 1.00", "", "1e400", "abc", 1.5, 2, None, True],
+)
 def test_anything_else_is_not_an_amount(value: object) -> None:
     with pytest.raises(AmountError):
         parse_amount(value)
@@ -95,12 +98,21 @@ def test_settings_default_to_standalone() -> None:
 
 
 def test_settings_read_the_environment_and_refuse_nonsense() -> None:
-    settings = Settings.from_env({"ORDERS_PORT": "8080", "ORDERS_SAGA_TIMEOUT": "30",
-                                  "INVOICES_DEFAULT_CREDIT_LIMIT": "50.00"})
+    settings = Settings.from_env(
+        {
+            "ORDERS_PORT": "8080",
+            "ORDERS_SAGA_TIMEOUT": "30",
+            "INVOICES_DEFAULT_CREDIT_LIMIT": "50.00",
+        }
+    )
     assert (settings.orders_port, settings.saga_timeout) == (8080, 30.0)
     assert Settings.from_env(settings.to_env()) == settings
-    for bad in ({"ORDERS_PORT": "x"}, {"ORDERS_SAGA_TIMEOUT": "-1"},
-                {"INVOICES_DEFAULT_CREDIT_LIMIT": "1.001"}, {"MAX_BACKOFF_MS": "1800000"},
-                {"BROKER_URL": "amqp://localhost"}):
+    for bad in (
+        {"ORDERS_PORT": "x"},
+        {"ORDERS_SAGA_TIMEOUT": "-1"},
+        {"INVOICES_DEFAULT_CREDIT_LIMIT": "1.001"},
+        {"MAX_BACKOFF_MS": "1800000"},
+        {"BROKER_URL": "amqp://localhost"},
+    ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)

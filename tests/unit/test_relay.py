@@ -61,8 +61,13 @@ def test_the_relay_loop_survives_failures_and_stops_when_asked(databases) -> Non
         stop.set()
 
     chore_runs = []
-    relay = Relay("test", OutboxEvent, publish, poll_interval=0.01,
-                  chores=[Chore("count", 0.0, lambda: chore_runs.append(1))])
+    relay = Relay(
+        "test",
+        OutboxEvent,
+        publish,
+        poll_interval=0.01,
+        chores=[Chore("count", 0.0, lambda: chore_runs.append(1))],
+    )
     thread = threading.Thread(target=relay.run, args=(stop,))
     thread.start()
     thread.join(timeout=10)

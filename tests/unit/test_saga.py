@@ -9,7 +9,8 @@ import pytest
 
 from actors import catalogue
 from invoices import service as invoices
-from invoices.models import CancelledOrder, DeadLetter as InvoiceDeadLetter, Invoice
+from invoices.models import CancelledOrder, Invoice
+from invoices.models import DeadLetter as InvoiceDeadLetter
 from orders import service as orders
 from orders.domain import Line, NewOrder, OrderNotCancellable
 from orders.models import OutboxEvent as OrdersOutbox
@@ -75,7 +76,10 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(stub_system: StubSystem)
     invoice = Invoice.get(Invoice.order_id == order_id)
     assert orders.get_order(order_id).cancel_reason == "customer_cancelled"
     assert (invoice.status, invoice.void_reason, invoice.number) == (
-        "void", "customer_cancelled", "INV-000001")
+        "void",
+        "customer_cancelled",
+        "INV-000001",
+    )
 
 
 def test_a_void_that_overtakes_the_issue_bars_the_invoice(stub_system: StubSystem) -> None:
@@ -83,10 +87,12 @@ def test_a_void_that_overtakes_the_issue_bars_the_invoice(stub_system: StubSyste
     order_id = place()
     orders.cancel_order_by_customer(order_id)
     # When OrderCancelled reaches the invoices side before OrderPlaced (say, after a retry)
-    cancelled = OrdersOutbox.get((OrdersOutbox.aggregate_id == order_id)
-                                 & (OrdersOutbox.event_type == "OrderCancelled"))
-    for message in catalogue.messages_for(cancelled.event_type, str(cancelled.event_id),
-                                          json.loads(cancelled.payload)):
+    cancelled = OrdersOutbox.get(
+        (OrdersOutbox.aggregate_id == order_id) & (OrdersOutbox.event_type == "OrderCancelled")
+    )
+    for message in catalogue.messages_for(
+        cancelled.event_type, str(cancelled.event_id), json.loads(cancelled.payload)
+    ):
         stub_system.broker.enqueue(message)
     stub_system.broker.join("invoices")
     stub_system.worker.join()
@@ -152,8 +158,10 @@ def test_a_pending_order_past_the_deadline_expires_and_its_late_invoice_is_voide
     # Then the order is cancelled as expired and no live invoice exists
     order = orders.get_order(order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "expired")
-    assert Invoice.select().where((Invoice.order_id == order_id)
-                                  & (Invoice.status != "void")).count() == 0
+    assert (
+        Invoice.select().where((Invoice.order_id == order_id) & (Invoice.status != "void")).count()
+        == 0
+    )
 
 
 def test_the_deadline_leaves_settled_orders_alone(stub_system: StubSystem) -> None:
@@ -185,15 +193,17 @@ def test_a_late_invoice_event_never_moves_a_paid_order_back(stub_system: StubSys
     invoices.pay_invoice(order.invoice_id, "24.68")
     stub_system.drain()
     # When an InvoiceIssued arrives again with a new dedupe key
-    outcome = orders.confirm_order(order_id, str(order.invoice_id), order.invoice_number,
-                                   dedupe_key="replayed-late")
+    outcome = orders.confirm_order(
+        order_id, str(order.invoice_id), order.invoice_number, dedupe_key="replayed-late"
+    )
     # Then it is ignored
     assert outcome == "ignore"
     assert orders.get_order(order_id).status == "paid"
 
 
 def test_exhausted_retries_cancel_the_order_as_invoice_failed(
-    stub_system: StubSystem, monkeypatch: pytest.MonkeyPatch,
+    stub_system: StubSystem,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given an invoices database that fails every issue with a connection error
     import peewee
@@ -218,9 +228,16 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(
 def test_a_malformed_message_fails_at_once_and_is_recorded(stub_system: StubSystem) -> None:
     # Given a message with an amount that is not an amount
     message = dramatiq.Message(
-        queue_name="invoices", actor_name="issue_invoice", args=(),
-        kwargs={"order_id": "o-1", "customer_id": "c1", "total": "1.234", "currency": "EUR",
-                "dedupe_key": "k-1"},
+        queue_name="invoices",
+        actor_name="issue_invoice",
+        args=(),
+        kwargs={
+            "order_id": "o-1",
+            "customer_id": "c1",
+            "total": "1.234",
+            "currency": "EUR",
+            "dedupe_key": "k-1",
+        },
         options={},
     )
     # When it is processed
