@@ -33,7 +33,7 @@ CONNECTION_DEFAULTS = {
 class RetryPolicy:
     """Exponential backoff: ``min_backoff_ms`` doubling up to ``max_backoff_ms``."""
 
-    max_retries: int = 8
+    max_retries: int = 7
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
 

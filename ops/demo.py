@@ -258,6 +258,19 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def attached(endpoints: Endpoints, args: argparse.Namespace) -> int:
+    """Run the scenario against a system that is already running, if both services are ready."""
+    for base in (endpoints.orders, endpoints.invoices):
+        if (reply := call("GET", f"{base}/ready")).status != 200:
+            print(
+                f"orderflow demo: GET {base}/ready: {describe(reply)}; "
+                "start the system first, or leave out --attach",
+                file=sys.stderr,
+            )
+            return 1
+    return run_scenario(endpoints, args, "attached")
+
+
 def with_system(settings: Settings, endpoints: Endpoints, args: argparse.Namespace) -> int:
     """Start the system, run the scenario once it is ready, and always stop the system."""
     if busy := busy_ports(settings):
@@ -417,7 +430,7 @@ def wait_until_settled(run: Run, timeout: float) -> list[Item] | None:
     settled = poll_until(lambda: run_orders(run, "pending") == [], time.monotonic() + timeout)
     orders = run_orders(run)
     if not settled:
-        print(f"  still pending after {timeout:.0f} s; going on to report it", flush=True)
+        print(f"  still pending after {timeout:g} s; going on to report it", flush=True)
     if orders is not None:
         run.latencies_ms = [
             saga_latency_ms(order)
@@ -784,7 +797,7 @@ def run_scenario(endpoints: Endpoints, args: argparse.Namespace, mode: str) -> i
     cancelled = run.cancelled_ids + [o["id"] for o in orders if o["status"] == "cancelled"]
     with timed(run, "payments and voids applied"):
         if not wait_for_effects(run, cancelled, args.timeout):
-            print(f"  not all applied after {args.timeout:.0f} s; going on to report it")
+            print(f"  not all applied after {args.timeout:g} s; going on to report it")
     expected_refusals(run, untouched)
     state = read_final_state(run)
     if state is None:
@@ -807,7 +820,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     endpoints = Endpoints.of(settings)
     try:
         if args.attach:
-            return run_scenario(endpoints, args, "attached")
+            return attached(endpoints, args)
         return with_system(settings, endpoints, args)
     except KeyboardInterrupt:
         print("orderflow demo: interrupted", file=sys.stderr)

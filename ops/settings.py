@@ -40,7 +40,7 @@ class Settings:
     default_credit_limit: Decimal = Decimal("10000.00")
     idempotency_ttl: float = 86400.0
     max_body_bytes: int = 64 * 1024
-    max_retries: int = 8
+    max_retries: int = 7
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
     relay_batch: int = 100
