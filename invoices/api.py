@@ -8,7 +8,7 @@ from typing import Any
 
 import falcon
 
-from invoices import service
+from invoices import queries, service
 from invoices.domain import InvoiceStatus
 from invoices.models import IdempotencyKey, Invoice, database
 from ops.shared.clock import isoformat
@@ -76,7 +76,7 @@ class InvoiceCollection:
                 errors.add("status", "must be one of " + ", ".join(s.value for s in InvoiceStatus))
         page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
         errors.raise_if_any()
-        rows, next_cursor = service.list_invoices(order_id, customer_id, status, page)
+        rows, next_cursor = queries.list_invoices(order_id, customer_id, status, page)
         resp.media = {"items": [invoice_view(row) for row in rows], "next_cursor": next_cursor}
 
 
@@ -84,7 +84,7 @@ class InvoiceItem:
     """``/invoices/{id}``: one invoice."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
-        resp.media = invoice_view(service.get_invoice(invoice_id))
+        resp.media = invoice_view(queries.get_invoice(invoice_id))
 
 
 class InvoicePayments:

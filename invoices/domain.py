@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ops.shared.errors import Conflict, Unprocessable
+from ops.shared.errors import Conflict, NotFound, Unprocessable
 from ops.shared.money import format_minor
 
 NUMBER_PREFIX = "INV-"
@@ -20,6 +20,10 @@ class VoidDecision(StrEnum):
     VOID = "void"  # an issued invoice becomes void
     REFUND = "refund"  # a payment raced the cancellation: void it and owe a refund
     IGNORE = "ignore"  # already void
+
+
+class InvoiceNotFound(NotFound):
+    """No invoice has this id."""
 
 
 class InvoiceNotPayable(Conflict):

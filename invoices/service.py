@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import peewee
 
 from invoices.domain import (
+    InvoiceNotFound,
     InvoiceStatus,
     VoidDecision,
     check_payment,
@@ -42,12 +43,11 @@ from invoices.models import (
     ProcessedMessage,
     database,
 )
+from invoices.queries import invoice_uuid, outstanding_minor
 from ops.shared import dead_letters, dedupe, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
-from ops.shared.errors import NotFound
-from ops.shared.money import format_minor, parse_amount
-from ops.shared.pagination import Page, encode_cursor
+from ops.shared.money import parse_amount
 
 COUNTER = "invoice"
 
@@ -65,10 +65,6 @@ policy = Policy()
 def configure(default_credit_limit_minor: int) -> None:
     """Set the credit limit given to a customer's account on first sight."""
     policy.default_credit_limit_minor = default_credit_limit_minor
-
-
-class InvoiceNotFound(NotFound):
-    """No invoice has this id."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ def issue_invoice(
             return "cancelled"
         if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
             return "exists"
-        outstanding = _outstanding(customer_id)
+        outstanding = outstanding_minor(customer_id)
         if not credit_allows(outstanding, total_minor, account.credit_limit_minor):
             _emit(InvoiceRejected(order_id, "credit_limit_exceeded"))
             return "rejected"
@@ -158,7 +154,7 @@ def pay_invoice(invoice_id: uuid.UUID | str, amount: str) -> Invoice:
     """Pay an issued invoice with its exact total; 422 for another amount, 409 if void/paid."""
     amount_minor = parse_amount(amount)
     with unit_of_work(database):
-        invoice = _locked(Invoice.id == _uuid(invoice_id))
+        invoice = _locked(Invoice.id == invoice_uuid(invoice_id))
         if invoice is None:
             raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
         check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
@@ -190,43 +186,11 @@ def record_dead_letter(**dead_letter: object) -> bool:
         return dead_letters.record(DeadLetter, **dead_letter)  # type: ignore[arg-type]
 
 
-def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:
-    """The invoice with this id; raises :class:`InvoiceNotFound`."""
-    invoice = Invoice.get_or_none(Invoice.id == _uuid(invoice_id))
-    if invoice is None:
-        raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
-    return invoice
-
-
-def list_invoices(
-    order_id: str | None, customer_id: str | None, status: InvoiceStatus | None, page: Page
-) -> tuple[list[Invoice], str | None]:
-    """Invoices newest first, filtered, one keyset page; returns them and the next cursor."""
-    query = Invoice.select()
-    if order_id is not None:
-        query = query.where(Invoice.order_id == order_id)
-    if customer_id is not None:
-        query = query.where(Invoice.customer_id == customer_id)
-    if status is not None:
-        query = query.where(Invoice.status == status.value)
-    if page.after is not None:
-        stamp, last_id = page.after
-        query = query.where(
-            (Invoice.issued_at < stamp) | ((Invoice.issued_at == stamp) & (Invoice.id < last_id))
-        )
-    rows = list(query.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(page.limit + 1))
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].issued_at, str(rows[-1].id))
-    return rows, next_cursor
-
-
 def get_account(customer_id: str) -> Account:
     """The customer's credit position (the default limit if never seen; nothing is written)."""
     stored = BillingAccount.get_or_none(BillingAccount.customer_id == customer_id)
     limit = stored.credit_limit_minor if stored else policy.default_credit_limit_minor
-    return Account(customer_id, limit, _outstanding(customer_id))
+    return Account(customer_id, limit, outstanding_minor(customer_id))
 
 
 def set_credit_limit(customer_id: str, limit_minor: int) -> Account:
@@ -236,15 +200,7 @@ def set_credit_limit(customer_id: str, limit_minor: int) -> Account:
         account.credit_limit_minor = limit_minor
         account.updated_at = utcnow()
         account.save()
-        return Account(customer_id, limit_minor, _outstanding(customer_id))
-
-
-def count_by_status() -> dict[str, int]:
-    """How many invoices are in each status."""
-    query = Invoice.select(Invoice.status, peewee.fn.COUNT(Invoice.id)).group_by(Invoice.status)
-    counts = {status.value: 0 for status in InvoiceStatus}
-    counts.update(dict(query.tuples()))
-    return counts
+        return Account(customer_id, limit_minor, outstanding_minor(customer_id))
 
 
 def _locked_account(customer_id: str) -> BillingAccount:
@@ -267,17 +223,6 @@ def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -
     return query.first()
 
 
-def _outstanding(customer_id: str) -> int:
-    total = (
-        Invoice.select(peewee.fn.COALESCE(peewee.fn.SUM(Invoice.total_minor), 0))
-        .where(
-            (Invoice.customer_id == customer_id) & (Invoice.status == InvoiceStatus.ISSUED.value)
-        )
-        .scalar()
-    )
-    return int(total)
-
-
 def _next_sequence() -> int:
     InvoiceCounter.update(last_value=InvoiceCounter.last_value + 1).where(
         InvoiceCounter.name == COUNTER
@@ -287,17 +232,3 @@ def _next_sequence() -> int:
 
 def _emit(event: Event) -> None:
     outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvoiceNotFound(f"invoice {value} does not exist") from None
-
-
-def money(minor: int) -> str:
-    """Minor units as the API's decimal string."""
-    return format_minor(minor)

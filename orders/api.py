@@ -14,7 +14,7 @@ from ops.shared.http import create_base_app, read_json, read_optional_json
 from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
 from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
-from orders import service
+from orders import queries, service
 from orders.domain import Status, validate_new_order
 from orders.models import IdempotencyKey, Order, database
 
@@ -24,7 +24,7 @@ def order_view(order: Order) -> dict[str, Any]:
     return {
         "id": str(order.id),
         "customer_id": order.customer_id,
-        "lines": list(service.lines_of(order)),
+        "lines": list(queries.lines_of(order)),
         "total": format_minor(order.total_minor),
         "currency": order.currency,
         "status": order.status,
@@ -88,7 +88,7 @@ class OrderCollection(_Idempotent):
                 errors.add("status", "must be one of " + ", ".join(s.value for s in Status))
         page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
         errors.raise_if_any()
-        rows, next_cursor = service.list_orders(customer_id, status, page)
+        rows, next_cursor = queries.list_orders(customer_id, status, page)
         resp.media = {"items": [order_view(order) for order in rows], "next_cursor": next_cursor}
 
 
@@ -96,7 +96,7 @@ class OrderItem:
     """``/orders/{id}``: one order."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
-        resp.media = order_view(service.get_order(order_id))
+        resp.media = order_view(queries.get_order(order_id))
 
 
 class OrderCancellation(_Idempotent):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ops.shared.errors import Conflict, FieldCollector
+from ops.shared.errors import Conflict, FieldCollector, NotFound
 from ops.shared.money import AmountError, parse_amount
 
 MAX_LINES = 100
@@ -65,6 +65,10 @@ class NewOrder:
     @property
     def total_minor(self) -> int:
         return sum(line.amount_minor for line in self.lines)
+
+
+class OrderNotFound(NotFound):
+    """No order has this id."""
 
 
 class OrderNotCancellable(Conflict):

@@ -11,20 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
-
-import peewee
 
 from ops.shared import dead_letters, dedupe, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
-from ops.shared.errors import NotFound
 from ops.shared.money import format_minor
-from ops.shared.pagination import Page, encode_cursor
 from orders.domain import (
     CancelReason,
     Decision,
     NewOrder,
+    OrderNotFound,
     Status,
     check_customer_cancel,
     decide_cancel,
@@ -33,10 +29,7 @@ from orders.domain import (
 )
 from orders.events import Event, OrderCancelled, OrderPlaced, payload
 from orders.models import DeadLetter, Order, OutboxEvent, ProcessedMessage, database
-
-
-class OrderNotFound(NotFound):
-    """No order has this id."""
+from orders.queries import order_uuid
 
 
 def place_order(new: NewOrder) -> Order:
@@ -65,36 +58,6 @@ def place_order(new: NewOrder) -> Order:
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
         )
     return order
-
-
-def get_order(order_id: uuid.UUID | str) -> Order:
-    """The order with this id; raises :class:`OrderNotFound`."""
-    order = Order.get_or_none(Order.id == _uuid(order_id))
-    if order is None:
-        raise OrderNotFound(f"order {order_id} does not exist")
-    return order
-
-
-def list_orders(
-    customer_id: str | None, status: Status | None, page: Page
-) -> tuple[list[Order], str | None]:
-    """Orders newest first, filtered, one keyset page; returns them and the next cursor."""
-    query = Order.select()
-    if customer_id is not None:
-        query = query.where(Order.customer_id == customer_id)
-    if status is not None:
-        query = query.where(Order.status == status.value)
-    if page.after is not None:
-        stamp, last_id = page.after
-        query = query.where(
-            (Order.created_at < stamp) | ((Order.created_at == stamp) & (Order.id < last_id))
-        )
-    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.limit + 1))
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, str(rows[-1].id))
-    return rows, next_cursor
 
 
 def cancel_order_by_customer(order_id: uuid.UUID | str) -> Order:
@@ -198,21 +161,8 @@ def record_dead_letter(
         )
 
 
-def count_by_status() -> dict[str, int]:
-    """How many orders are in each status."""
-    query = Order.select(Order.status, peewee.fn.COUNT(Order.id)).group_by(Order.status)
-    counts = {status.value: 0 for status in Status}
-    counts.update(dict(query.tuples()))
-    return counts
-
-
-def outbox_backlog() -> tuple[int, float | None]:
-    """Unpublished orders events and the age of the oldest, in seconds."""
-    return outbox.backlog(OutboxEvent)
-
-
 def _locked(order_id: uuid.UUID | str) -> Order:
-    query = Order.select().where(Order.id == _uuid(order_id))
+    query = Order.select().where(Order.id == order_uuid(order_id))
     if is_postgres(database):
         query = query.for_update()
     order = query.first()
@@ -245,17 +195,3 @@ def _attach_invoice(order: Order, invoice_id: str, invoice_number: str) -> None:
 def _emit(*events: Event) -> None:
     for event in events:
         outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise OrderNotFound(f"order {value} does not exist") from None
-
-
-def lines_of(order: Order) -> Iterable[dict[str, object]]:
-    """The order's lines as stored: ``{sku, quantity, unit_price}`` with decimal strings."""
-    return json.loads(order.lines)

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ops.settings import Settings, SettingsError
-from tests.bench import measure, system
+from tests.bench import measure, procs, system
 from tests.bench.client import LoadResult, Sample, run_load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -303,7 +303,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def measured_run(args: argparse.Namespace, key_prefix: str) -> dict[str, Any]:
+def measured_run(args: argparse.Namespace, key_prefix: str, group: int) -> dict[str, Any]:
     """Warm up, load, snapshot the backlog, drain and compute every figure."""
     orders_db = measure.connect(system.pg_dsn(ORDERS_DB))
     invoices_db = measure.connect(system.pg_dsn(INVOICES_DB))
@@ -326,12 +326,15 @@ def measured_run(args: argparse.Namespace, key_prefix: str) -> dict[str, Any]:
                     f"warm-up orders still pending after {args.drain_timeout:.0f}s"
                 )
         cpu_before, client_before = _cpu_jiffies(), _client_cpu_seconds()
+        parts_before = procs.cpu_seconds(group)
         load = _load(args, args.warmup, args.orders, key_prefix)
+        parts_after_load = procs.cpu_seconds(group)
         cpu_after, client_after = _cpu_jiffies(), _client_cpu_seconds()
         run_ids = accepted_ids(load)
         backlog = backlog_snapshot(orders_db, invoices_db, run_ids)
         backlog["taken_within_s"] = round(time.monotonic() - load.finished, 2)
         drain = measure.wait_settled(orders_db, run_ids, args.drain_timeout, since=load.finished)
+        parts_after_drain = procs.cpu_seconds(group)
         saga = measure.saga_figures(measure.order_rows(orders_db, run_ids))
         saga["milestones_from_accept_ms"] = measure.milestones(orders_db, invoices_db, run_ids)
         saga.update(
@@ -350,6 +353,11 @@ def measured_run(args: argparse.Namespace, key_prefix: str) -> dict[str, Any]:
         "backlog_at_load_end": backlog,
         "saga": saga,
         "consistency": checks,
+        "cpu_by_part": {
+            "note": "CPU seconds per process group part; 'cores' = cpu_s / window",
+            "load": procs.cpu_delta(parts_before, parts_after_load, load.seconds),
+            "drain": procs.cpu_delta(parts_after_load, parts_after_drain, drain.seconds),
+        },
         "resources_during_load": _resources(
             load, cpu_before, cpu_after, client_after - client_before
         ),
@@ -534,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"then {args.orders} orders at concurrency {args.concurrency}",
                 flush=True,
             )
-            figures = measured_run(args, f"bench-{stamp}")
+            figures = measured_run(args, f"bench-{stamp}", process.pid)
         except system.BenchSetupError as exc:
             print(
                 f"bench: {exc}\n--- end of {log_path} ---\n{_log_tail(log_path)}", file=sys.stderr

@@ -14,6 +14,7 @@ from invoices.models import DeadLetter as InvoiceDeadLetter
 from orders import service as orders
 from orders.domain import Line, NewOrder, OrderNotCancellable
 from orders.models import OutboxEvent as OrdersOutbox
+from orders.queries import get_order
 
 from .conftest import StubSystem
 
@@ -29,7 +30,7 @@ def test_an_order_within_credit_is_confirmed_with_one_invoice(stub_system: StubS
     # When the saga runs
     stub_system.drain()
     # Then the order is confirmed and carries the number of its single invoice
-    order = orders.get_order(order_id)
+    order = get_order(order_id)
     invoice = Invoice.get(Invoice.order_id == order_id)
     assert order.status == "confirmed"
     assert (order.invoice_id, order.invoice_number) == (invoice.id, "INV-000001")
@@ -46,7 +47,7 @@ def test_an_order_over_the_credit_limit_is_cancelled_as_credit_rejected(
     order_id = place("c1", price_minor=30000, quantity=1)
     stub_system.drain()
     # Then it is rejected without an invoice, and no invoice number is used
-    order = orders.get_order(order_id)
+    order = get_order(order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "credit_rejected")
     assert Invoice.select().where(Invoice.order_id == order_id).count() == 0
     assert [i.number for i in Invoice.select()] == ["INV-000001"]
@@ -56,13 +57,13 @@ def test_paid_invoices_free_the_credit_they_used(stub_system: StubSystem) -> Non
     # Given an invoice of 800.00 that is paid
     first = place("c1", price_minor=80000, quantity=1)
     stub_system.drain()
-    invoices.pay_invoice(orders.get_order(first).invoice_id, "800.00")
+    invoices.pay_invoice(get_order(first).invoice_id, "800.00")
     # When a second order of 300.00 arrives
     second = place("c1", price_minor=30000, quantity=1)
     stub_system.drain()
     # Then it is within credit again, and the first order is paid
-    assert orders.get_order(first).status == "paid"
-    assert orders.get_order(second).status == "confirmed"
+    assert get_order(first).status == "paid"
+    assert get_order(second).status == "confirmed"
 
 
 def test_cancelling_a_confirmed_order_voids_its_invoice(stub_system: StubSystem) -> None:
@@ -74,7 +75,7 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(stub_system: StubSystem)
     stub_system.drain()
     # Then the invoice is void and keeps its number
     invoice = Invoice.get(Invoice.order_id == order_id)
-    assert orders.get_order(order_id).cancel_reason == "customer_cancelled"
+    assert get_order(order_id).cancel_reason == "customer_cancelled"
     assert (invoice.status, invoice.void_reason, invoice.number) == (
         "void",
         "customer_cancelled",
@@ -100,7 +101,7 @@ def test_a_void_that_overtakes_the_issue_bars_the_invoice(stub_system: StubSyste
     # Then no invoice is ever issued (the void left a tombstone that issue honours)
     assert Invoice.select().where(Invoice.order_id == order_id).count() == 0
     assert CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None
-    assert orders.get_order(order_id).status == "cancelled"
+    assert get_order(order_id).status == "cancelled"
 
 
 def test_an_invoice_issued_after_the_cancellation_is_voided(stub_system: StubSystem) -> None:
@@ -115,20 +116,20 @@ def test_an_invoice_issued_after_the_cancellation_is_voided(stub_system: StubSys
     stub_system.drain()
     # Then the invoice is void and the order is still cancelled (not confirmed)
     assert Invoice.get(Invoice.order_id == order_id).status == "void"
-    assert orders.get_order(order_id).status == "cancelled"
+    assert get_order(order_id).status == "cancelled"
 
 
 def test_paying_an_invoice_marks_the_order_paid(stub_system: StubSystem) -> None:
     # Given a confirmed order
     order_id = place()
     stub_system.drain()
-    invoice_id = orders.get_order(order_id).invoice_id
+    invoice_id = get_order(order_id).invoice_id
     # When its invoice is paid with the exact total
     invoices.pay_invoice(invoice_id, "24.68")
     stub_system.drain()
     # Then invoice and order are paid, and a paid order refuses cancellation
     assert Invoice.get_by_id(invoice_id).status == "paid"
-    assert orders.get_order(order_id).status == "paid"
+    assert get_order(order_id).status == "paid"
     with pytest.raises(OrderNotCancellable):
         orders.cancel_order_by_customer(order_id)
 
@@ -139,12 +140,12 @@ def test_a_payment_that_races_a_cancellation_is_refunded(stub_system: StubSystem
     stub_system.drain()
     orders.cancel_order_by_customer(order_id)
     # ... while the invoice is paid before the void arrives
-    invoices.pay_invoice(orders.get_order(order_id).invoice_id, "24.68")
+    invoices.pay_invoice(get_order(order_id).invoice_id, "24.68")
     stub_system.drain()
     # Then the cancellation wins: the invoice ends void (a refund is owed), the order cancelled
     invoice = Invoice.get(Invoice.order_id == order_id)
     assert (invoice.status, invoice.paid_at is not None) == ("void", True)
-    assert orders.get_order(order_id).status == "cancelled"
+    assert get_order(order_id).status == "cancelled"
 
 
 def test_a_pending_order_past_the_deadline_expires_and_its_late_invoice_is_voided(
@@ -156,7 +157,7 @@ def test_a_pending_order_past_the_deadline_expires_and_its_late_invoice_is_voide
     assert orders.expire_overdue(timeout_seconds=0) == 1
     stub_system.drain()
     # Then the order is cancelled as expired and no live invoice exists
-    order = orders.get_order(order_id)
+    order = get_order(order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "expired")
     assert (
         Invoice.select().where((Invoice.order_id == order_id) & (Invoice.status != "void")).count()
@@ -168,7 +169,7 @@ def test_the_deadline_leaves_settled_orders_alone(stub_system: StubSystem) -> No
     order_id = place()
     stub_system.drain()
     assert orders.expire_overdue(timeout_seconds=0) == 0
-    assert orders.get_order(order_id).status == "confirmed"
+    assert get_order(order_id).status == "confirmed"
 
 
 def test_the_same_message_delivered_twice_issues_one_invoice(stub_system: StubSystem) -> None:
@@ -182,14 +183,14 @@ def test_the_same_message_delivered_twice_issues_one_invoice(stub_system: StubSy
     stub_system.drain()
     # Then exactly one invoice exists and the order is confirmed once
     assert Invoice.select().where(Invoice.order_id == order_id).count() == 1
-    assert orders.get_order(order_id).status == "confirmed"
+    assert get_order(order_id).status == "confirmed"
     assert [i.number for i in Invoice.select()] == ["INV-000001"]
 
 
 def test_a_late_invoice_event_never_moves_a_paid_order_back(stub_system: StubSystem) -> None:
     order_id = place()
     stub_system.drain()
-    order = orders.get_order(order_id)
+    order = get_order(order_id)
     invoices.pay_invoice(order.invoice_id, "24.68")
     stub_system.drain()
     # When an InvoiceIssued arrives again with a new dedupe key
@@ -198,7 +199,7 @@ def test_a_late_invoice_event_never_moves_a_paid_order_back(stub_system: StubSys
     )
     # Then it is ignored
     assert outcome == "ignore"
-    assert orders.get_order(order_id).status == "paid"
+    assert get_order(order_id).status == "paid"
 
 
 def test_exhausted_retries_cancel_the_order_as_invoice_failed(
@@ -216,7 +217,7 @@ def test_exhausted_retries_cancel_the_order_as_invoice_failed(
     # When the saga runs and retries are exhausted
     stub_system.drain()
     # Then the order is cancelled as invoice_failed and the failure is recorded
-    order = orders.get_order(order_id)
+    order = get_order(order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "invoice_failed")
     letter = InvoiceDeadLetter.get(InvoiceDeadLetter.order_id == order_id)
     assert letter.actor_name == "issue_invoice"

@@ -1,0 +1,71 @@
+"""Reads of the orders database: one order, keyset pages, counts. No writes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+
+import peewee
+
+from ops.shared import outbox
+from ops.shared.pagination import Page, encode_cursor
+from orders.domain import OrderNotFound, Status
+from orders.models import Order, OutboxEvent
+
+
+def get_order(order_id: uuid.UUID | str) -> Order:
+    """The order with this id; raises :class:`OrderNotFound`."""
+    order = Order.get_or_none(Order.id == order_uuid(order_id))
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    return order
+
+
+def list_orders(
+    customer_id: str | None, status: Status | None, page: Page
+) -> tuple[list[Order], str | None]:
+    """Orders newest first, filtered, one keyset page; returns them and the next cursor."""
+    query = Order.select()
+    if customer_id is not None:
+        query = query.where(Order.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Order.status == status.value)
+    if page.after is not None:
+        stamp, last_id = page.after
+        query = query.where(
+            (Order.created_at < stamp) | ((Order.created_at == stamp) & (Order.id < last_id))
+        )
+    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.limit + 1))
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, str(rows[-1].id))
+    return rows, next_cursor
+
+
+def count_by_status() -> dict[str, int]:
+    """How many orders are in each status."""
+    query = Order.select(Order.status, peewee.fn.COUNT(Order.id)).group_by(Order.status)
+    counts = {status.value: 0 for status in Status}
+    counts.update(dict(query.tuples()))
+    return counts
+
+
+def outbox_backlog() -> tuple[int, float | None]:
+    """Unpublished orders events and the age of the oldest, in seconds."""
+    return outbox.backlog(OutboxEvent)
+
+
+def order_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise OrderNotFound(f"order {value} does not exist") from None
+
+
+def lines_of(order: Order) -> Iterable[dict[str, object]]:
+    """The order's lines as stored: ``{sku, quantity, unit_price}`` with decimal strings."""
+    return json.loads(order.lines)
