@@ -8,7 +8,7 @@ import peewee
 
 from invoices.domain import InvoiceNotFound, InvoiceStatus
 from invoices.models import Invoice
-from ops.shared.pagination import Page, encode_cursor
+from ops.shared.pagination import Page, keyset_page
 
 
 def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:
@@ -30,17 +30,7 @@ def list_invoices(
         query = query.where(Invoice.customer_id == customer_id)
     if status is not None:
         query = query.where(Invoice.status == status.value)
-    if page.after is not None:
-        stamp, last_id = page.after
-        query = query.where(
-            (Invoice.issued_at < stamp) | ((Invoice.issued_at == stamp) & (Invoice.id < last_id))
-        )
-    rows = list(query.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(page.limit + 1))
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].issued_at, str(rows[-1].id))
-    return rows, next_cursor
+    return keyset_page(query, Invoice.issued_at, Invoice.id, page)
 
 
 def count_by_status() -> dict[str, int]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import peewee
 
 from ops.shared import outbox
-from ops.shared.pagination import Page, encode_cursor
+from ops.shared.pagination import Page, keyset_page
 from orders.domain import OrderNotFound, Status
 from orders.models import Order, OutboxEvent
 
@@ -31,17 +31,7 @@ def list_orders(
         query = query.where(Order.customer_id == customer_id)
     if status is not None:
         query = query.where(Order.status == status.value)
-    if page.after is not None:
-        stamp, last_id = page.after
-        query = query.where(
-            (Order.created_at < stamp) | ((Order.created_at == stamp) & (Order.id < last_id))
-        )
-    rows = list(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.limit + 1))
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, str(rows[-1].id))
-    return rows, next_cursor
+    return keyset_page(query, Order.created_at, Order.id, page)
 
 
 def count_by_status() -> dict[str, int]:

@@ -135,30 +135,11 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
     return len(overdue)
 
 
-def record_dead_letter(
-    *,
-    message_id: str,
-    queue_name: str,
-    actor_name: str,
-    dedupe_key: str | None,
-    order_id: str | None,
-    message: str,
-    error: str,
-    attempts: int,
-) -> bool:
-    """Keep a durable record of a message the orders worker gave up on."""
+def record_dead_letter(**fields: object) -> bool:
+    """Keep a durable record of a message the orders worker gave up on (see
+    :func:`ops.shared.dead_letters.record` for the fields)."""
     with unit_of_work(database):
-        return dead_letters.record(
-            DeadLetter,
-            message_id=message_id,
-            queue_name=queue_name,
-            actor_name=actor_name,
-            dedupe_key=dedupe_key,
-            order_id=order_id,
-            message=message,
-            error=error,
-            attempts=attempts,
-        )
+        return dead_letters.record(DeadLetter, **fields)  # type: ignore[arg-type]
 
 
 def _locked(order_id: uuid.UUID | str) -> Order:

@@ -12,6 +12,9 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
+
+import peewee
 
 from ops.shared.errors import FieldCollector
 
@@ -50,3 +53,18 @@ def parse_page(limit: str | None, cursor: str | None, errors: FieldCollector) ->
         except (ValueError, TypeError, binascii.Error):
             errors.add("cursor", "is not a cursor this service issued")
     return Page(size, after)
+
+
+def keyset_page(
+    query: peewee.ModelSelect, stamp: peewee.Field, key: peewee.Field, page: Page
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` newest first by ``(stamp, key)``, and the cursor of the next."""
+    if page.after is not None:
+        after_stamp, after_key = page.after
+        query = query.where((stamp < after_stamp) | ((stamp == after_stamp) & (key < after_key)))
+    rows = list(query.order_by(stamp.desc(), key.desc()).limit(page.limit + 1))
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, stamp.name), str(getattr(last, key.name)))

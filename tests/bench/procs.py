@@ -48,7 +48,10 @@ def cpu_seconds(group: int) -> dict[str, float]:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         used = (int(fields[11]) + int(fields[12])) / ticks
-        label = SERVERS.get(name) or _label(pid, int(fields[2]), group)
+        if pid == str(os.getpid()):
+            label: str | None = "bench-client"
+        else:
+            label = SERVERS.get(name) or _label(pid, int(fields[2]), group)
         if label is not None:
             totals[label] += used
     return dict(totals)

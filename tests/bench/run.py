@@ -410,6 +410,12 @@ def _fmt_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items()) or "none"
 
 
+def _fmt_cores(parts: dict[str, dict[str, float]]) -> str:
+    """``part 0.93, part 0.41`` (CPU cores in use on average), or ``n/a``."""
+    shown = [f"{label} {value['cores']}" for label, value in parts.items() if value["cpu_s"] > 0]
+    return ", ".join(shown) or "n/a"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a readable table."""
     p, m, h = report["parameters"], report["machine"], report["http"]
@@ -473,6 +479,8 @@ def format_table(report: dict[str, Any]) -> str:
         ("orders w/o client 201", str(c["orders_without_a_201_seen_by_client"])),
         ("== machine during load", ""),
         ("CPU busy (all cores)", f"{r['machine_cpu_busy_percent']} %"),
+        ("cores used, load", _fmt_cores(report["cpu_by_part"]["load"])),
+        ("cores used, drain", _fmt_cores(report["cpu_by_part"]["drain"])),
         (
             "bench client CPU",
             f"{r['client_cpu_seconds']} s = {r['client_cpu_percent_of_machine']} % of the machine",
