@@ -15,5 +15,6 @@ def configure_logging(level: str = "INFO", process: str | None = None) -> None:
 
         multiprocessing.current_process().name = process
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr, force=True)
-    for noisy in ("pika", "waitress.queue"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    # waitress logs every "task queue depth" as a warning; threads being busy is not one.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
