@@ -9,9 +9,11 @@ anything else using those servers at the same time is counted too.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
+HOST = "_host_busy"
 SERVERS = {"postgres": "postgresql (host-wide)", "beam.smp": "rabbitmq (host-wide)"}
 
 
@@ -54,12 +56,43 @@ def cpu_seconds(group: int) -> dict[str, float]:
             label = SERVERS.get(name) or _label(pid, int(fields[2]), group)
         if label is not None:
             totals[label] += used
+    busy = host_busy_seconds()
+    if busy is not None:
+        totals[HOST] = busy
     return dict(totals)
 
 
+def host_busy_seconds() -> float | None:
+    """CPU seconds the whole host spent busy (not idle or iowait) since boot, from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    values = [int(value) for value in fields[:8]]
+    busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)
+    return busy / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def host_busy_percent(seconds: float = 2.0) -> float | None:
+    """How busy the host's CPUs are over the next ``seconds`` (for an idle check)."""
+    before = host_busy_seconds()
+    time.sleep(seconds)
+    after = host_busy_seconds()
+    if before is None or after is None:
+        return None
+    return round(100 * (after - before) / (seconds * (os.cpu_count() or 1)), 1)
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float], seconds: float) -> dict:
-    """CPU seconds per part between two snapshots, and the cores that represents."""
+    """CPU seconds per part between two snapshots, and the cores that represents.
+
+    ``rest of host`` is the host's busy time not used by any labelled part:
+    other programs running at the same time (or processes that exited).
+    """
     delta = {label: after.get(label, 0.0) - before.get(label, 0.0) for label in after}
+    host = delta.pop(HOST, None)
+    if host is not None:
+        delta["rest of host"] = max(0.0, host - sum(delta.values()))
     ordered = sorted(delta.items(), key=lambda item: -item[1])
     return {
         label: {"cpu_s": round(used, 2), "cores": round(used / seconds, 2) if seconds else None}

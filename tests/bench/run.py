@@ -17,9 +17,10 @@ Not a test: it measures, prints a table and writes ``results/bench-<UTC>.json``.
 4. Load: ``--orders`` orders over HTTP at a fixed concurrency with the closed-loop
    client of :mod:`tests.bench.client` (threads, one keep-alive
    ``http.client`` connection each; see there for why and what it implies).
-5. Snapshot of the backlog when the load ended (pending orders, unpublished
-   outbox rows, queue depths), then waits up to ``--drain-timeout`` seconds
-   until no run order is pending.
+5. Snapshot of the backlog when the load ended (pending orders first, then
+   unpublished outbox rows, then queue depths via one ``rabbitmqctl`` call,
+   which costs about half a CPU second), then waits up to ``--drain-timeout``
+   seconds until no run order is pending (polled every 0.5 s).
 6. Figures (see :mod:`tests.bench.measure`): HTTP accept rate = 201 answers /
    load window; client-side HTTP latency; errors by status; saga throughput =
    confirmed orders / (first accept .. last confirmation) and accept ->
@@ -28,7 +29,10 @@ Not a test: it measures, prints a table and writes ``results/bench-<UTC>.json``.
 7. Stops the system (SIGINT, wait, SIGKILL of its process group) in all cases.
 
 Everything runs on one machine: the client, both servers and every orderflow
-process share its CPUs, and the report says how busy they were.
+process share its CPUs, and the report says how busy they were and which
+part used how much (:mod:`tests.bench.procs`).
+
+``print`` is the output here; ruff.toml already ignores T20 for ``tests/**``.
 """
 
 from __future__ import annotations
@@ -478,6 +482,7 @@ def format_table(report: dict[str, Any]) -> str:
         ),
         ("orders w/o client 201", str(c["orders_without_a_201_seen_by_client"])),
         ("== machine during load", ""),
+        ("CPU busy before start", f"{report['host_cpu_busy_percent_before_start']} %"),
         ("CPU busy (all cores)", f"{r['machine_cpu_busy_percent']} %"),
         ("cores used, load", _fmt_cores(report["cpu_by_part"]["load"])),
         ("cores used, drain", _fmt_cores(report["cpu_by_part"]["drain"])),
@@ -530,6 +535,13 @@ def main(argv: list[str] | None = None) -> int:
         if system.port_in_use(HOST, port):
             print(f"bench: {HOST}:{port} is already in use; pick other ports", file=sys.stderr)
             return 2
+    idle_check = procs.host_busy_percent()
+    if idle_check is not None and idle_check > 20:
+        print(
+            f"bench: warning: the host is already {idle_check}% busy before the run; "
+            "other programs will skew the figures",
+            file=sys.stderr,
+        )
     results: Path = args.results_dir
     results.mkdir(parents=True, exist_ok=True)
     log_path = results / f"bench-{stamp}-system.log"
@@ -583,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         "effective_settings": settings.to_env(),
         "machine": machine_info(),
         "servers": servers,
+        "host_cpu_busy_percent_before_start": idle_check,
         "ready_seconds": round(ready_seconds, 2),
         **figures,
         "system": {
