@@ -7,7 +7,8 @@ broker runs everything in-process (standalone mode and unit tests).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -78,3 +79,28 @@ def build_broker(
     return RabbitmqBroker(
         url=with_connection_defaults(broker_url), confirm_delivery=True, middleware=middleware
     )
+
+
+def keep_alive(broker: dramatiq.Broker) -> Callable[[], None]:
+    """A function an idle publisher calls now and then so pika answers heartbeats.
+
+    pika's blocking connection only services heartbeats inside pika calls; a relay
+    that waits on PostgreSQL for minutes would otherwise have its connection closed
+    by RabbitMQ and pay a reconnect on the next publish.
+    """
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    if not isinstance(broker, RabbitmqBroker):
+        return lambda: None
+
+    def tick() -> None:
+        connection = getattr(broker.state, "connection", None)
+        if connection is None:
+            return
+        try:
+            connection.process_data_events(time_limit=0)
+        except Exception:
+            with contextlib.suppress(Exception):
+                del broker.connection
+
+    return tick

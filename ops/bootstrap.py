@@ -18,7 +18,7 @@ import falcon
 import peewee
 
 from actors import catalogue, invoicing, ordering
-from actors.broker import RetryPolicy, build_broker, with_connection_defaults
+from actors.broker import RetryPolicy, build_broker, keep_alive, with_connection_defaults
 from invoices import api as invoices_api
 from invoices import models as invoices_models
 from invoices import service as invoices_service
@@ -139,6 +139,7 @@ def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Re
         batch=settings.relay_batch,
         poll_interval=settings.relay_poll_interval,
         chores=chores,
+        idle=keep_alive(broker),
     )
 
 

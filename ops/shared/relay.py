@@ -62,6 +62,7 @@ class Relay:
         batch: int = 100,
         poll_interval: float = 1.0,
         chores: list[Chore] | None = None,
+        idle: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -70,6 +71,7 @@ class Relay:
         self.batch = batch
         self.poll_interval = poll_interval
         self.chores = chores or []
+        self.idle = idle or (lambda: None)
         self._listener: object | None = None
         self._failures = 0
 
@@ -143,6 +145,7 @@ class Relay:
 
     def _wait(self, stop: threading.Event) -> None:
         """Sleep until a NOTIFY arrives, the poll interval passes, or ``stop`` is set."""
+        self.idle()
         timeout = self.poll_interval
         if self.chores:
             next_chore = min(chore.due for chore in self.chores) - time.monotonic()
