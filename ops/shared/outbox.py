@@ -8,6 +8,7 @@ gives a duplicate publish, never a lost event: consumers dedupe by event id.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
@@ -70,8 +71,6 @@ def backlog(model: type[OutboxRecord]) -> tuple[int, float | None]:
     count, oldest = query.scalar(as_tuple=True)
     if not count:
         return 0, None
-    if isinstance(oldest, str):
-        import datetime as dt
-
+    if isinstance(oldest, str):  # SQLite returns aggregates of datetimes as text
         oldest = dt.datetime.fromisoformat(oldest)
     return int(count), (utcnow() - oldest).total_seconds()

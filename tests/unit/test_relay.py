@@ -24,7 +24,12 @@ def test_the_relay_publishes_in_order_and_marks_what_it_published(databases) -> 
     add_events(3)
     sent = []
     relay = Relay("test", OutboxEvent, lambda row: sent.append(row.aggregate_id))
+    count, age = outbox.backlog(OutboxEvent)
+    assert count == 3
+    assert age is not None
+    assert age >= 0
     assert relay.run_once() == 3
+    assert outbox.backlog(OutboxEvent) == (0, None)
     assert sent == ["order-0", "order-1", "order-2"]
     assert unpublished() == 0
     assert relay.run_once() == 0
