@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,9 +146,14 @@ def with_system(settings: Settings, endpoints: Endpoints, args: argparse.Namespa
             )
             return 1
         mode = "distributed" if settings.distributed else "standalone"
-        return run_scenario(endpoints, args, mode)
+        status = run_scenario(endpoints, args, mode)
     finally:
         print(f"system stopped (exit status {stop_system(child)})", flush=True)
+    if status == 0:
+        shutil.rmtree(workdir, ignore_errors=True)  # kept, with its log, only on failure
+    else:
+        print(f"kept for inspection: {workdir}", flush=True)
+    return status
 
 
 def run_scenario(endpoints: Endpoints, args: argparse.Namespace, mode: str) -> int:
