@@ -9,16 +9,24 @@ from typing import Any
 import falcon
 
 from invoices import queries, service
-from invoices.domain import InvoiceStatus
+from invoices.domain import InvoiceNotFound, InvoiceStatus
 from invoices.models import IdempotencyKey, Invoice, database
+from ops.shared.auth import (
+    TokenKeys,
+    can_see,
+    principal_of,
+    require_customer,
+    require_operator,
+)
 from ops.shared.clock import isoformat
-from ops.shared.errors import FieldCollector
+from ops.shared.errors import FieldCollector, NotFound
 from ops.shared.http import create_base_app, read_json
-from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
+from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
 from ops.shared.money import AmountError, format_minor, parse_amount
 from ops.shared.pagination import parse_page
 
 MAX_CUSTOMER_ID = 64
+MAX_ORDER_IDS = 200
 
 
 def invoice_view(invoice: Invoice) -> dict[str, Any]:
@@ -57,17 +65,17 @@ def _customer(value: str | None, errors: FieldCollector, field: str = "customer_
 
 
 class InvoiceCollection:
-    """``/invoices``: list invoices by order, customer and status."""
+    """``/invoices``: list invoices (a customer's own, or all) by orders and status."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal = principal_of(req)
         errors = FieldCollector()
-        order_id = req.get_param("order_id")
-        if order_id is not None:
-            try:
-                order_id = str(uuid.UUID(order_id))
-            except ValueError:
-                errors.add("order_id", "must be a UUID")
+        order_ids = _order_ids(req.get_param_as_list("order_id"), errors)
         customer_id = _customer(req.get_param("customer_id"), errors)
+        if customer_id is not None and not principal.is_operator:
+            errors.add("customer_id", "only operators filter by customer; yours is implied")
+        if not principal.is_operator:
+            customer_id = principal.subject
         status = None
         if (raw := req.get_param("status")) is not None:
             try:
@@ -76,15 +84,32 @@ class InvoiceCollection:
                 errors.add("status", "must be one of " + ", ".join(s.value for s in InvoiceStatus))
         page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
         errors.raise_if_any()
-        rows, next_cursor = queries.list_invoices(order_id, customer_id, status, page)
+        rows, next_cursor = queries.list_invoices(order_ids, customer_id, status, page)
         resp.media = {"items": [invoice_view(row) for row in rows], "next_cursor": next_cursor}
+
+
+def _order_ids(raw: list[str] | None, errors: FieldCollector) -> list[str] | None:
+    """Repeated ``order_id`` parameters (or a comma-separated list), at most 200 UUIDs."""
+    if raw is None:
+        return None
+    if len(raw) > MAX_ORDER_IDS:
+        errors.add("order_id", f"at most {MAX_ORDER_IDS} order ids per request")
+        return None
+    try:
+        return [str(uuid.UUID(value)) for value in raw]
+    except ValueError:
+        errors.add("order_id", "must be UUIDs")
+        return None
 
 
 class InvoiceItem:
     """``/invoices/{id}``: one invoice."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
-        resp.media = invoice_view(queries.get_invoice(invoice_id))
+        invoice = queries.get_invoice(invoice_id)
+        if not can_see(principal_of(req), invoice.customer_id):
+            raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
+        resp.media = invoice_view(invoice)
 
 
 class InvoicePayments:
@@ -95,6 +120,7 @@ class InvoicePayments:
         self.max_body_bytes = max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
+        customer = require_customer(req)
         body = read_json(req, self.max_body_bytes)
         errors = FieldCollector()
         try:
@@ -107,15 +133,11 @@ class InvoicePayments:
         key = validate_key(req.get_header("Idempotency-Key"))
 
         def pay() -> Outcome:
-            return Outcome(200, invoice_view(service.pay_invoice(invoice_id, body["amount"])))
+            invoice = service.pay_invoice(invoice_id, body["amount"], customer.subject)
+            return Outcome(200, invoice_view(invoice))
 
-        outcome = self.idempotency.execute(
-            key, f"POST {req.path}", fingerprint("POST", req.path, body), pay
-        )
-        resp.status = falcon.code_to_http_status(outcome.status)
-        resp.media = outcome.body
-        if outcome.replayed:
-            resp.set_header("Idempotent-Replayed", "true")
+        scope = f"{customer.subject} POST {req.path}"
+        send(resp, self.idempotency.execute(key, scope, fingerprint("POST", req.path, body), pay))
 
 
 class AccountItem:
@@ -125,12 +147,15 @@ class AccountItem:
         self.max_body_bytes = max_body_bytes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
+        if not can_see(principal_of(req), customer_id):
+            raise NotFound(f"account {customer_id} does not exist")
         errors = FieldCollector()
         _customer(customer_id, errors)
         errors.raise_if_any()
         resp.media = account_view(service.get_account(customer_id))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
+        require_operator(req)
         body = read_json(req, self.max_body_bytes)
         errors = FieldCollector()
         _customer(customer_id, errors)
@@ -150,9 +175,16 @@ def create_app(
     idempotency_ttl: float,
     max_body_bytes: int,
     ready_checks: dict[str, Callable[[], None]],
+    token_keys: TokenKeys,
 ) -> falcon.App:
     """The invoices HTTP app; the database behind ``invoices.models.database`` must be set."""
-    app = create_base_app("invoices", database, max_body_bytes, ready_checks)
+    app = create_base_app(
+        "invoices",
+        database=database,
+        max_body_bytes=max_body_bytes,
+        ready_checks=ready_checks,
+        token_keys=token_keys,
+    )
     idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
     app.add_route("/invoices", InvoiceCollection())
     app.add_route("/invoices/{invoice_id:uuid}", InvoiceItem())

@@ -20,12 +20,19 @@ def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:
 
 
 def list_invoices(
-    order_id: str | None, customer_id: str | None, status: InvoiceStatus | None, page: Page
+    order_ids: list[str] | None,
+    customer_id: str | None,
+    status: InvoiceStatus | None,
+    page: Page,
 ) -> tuple[list[Invoice], str | None]:
-    """Invoices newest first, filtered, one keyset page; returns them and the next cursor."""
+    """Invoices newest first, filtered, one keyset page; returns them and the next cursor.
+
+    ``order_ids`` looks up the invoices of many orders in one query (the gateway's
+    batch look-up).
+    """
     query = Invoice.select()
-    if order_id is not None:
-        query = query.where(Invoice.order_id == order_id)
+    if order_ids is not None:
+        query = query.where(Invoice.order_id.in_(order_ids))
     if customer_id is not None:
         query = query.where(Invoice.customer_id == customer_id)
     if status is not None:

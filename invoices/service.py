@@ -150,12 +150,16 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
         return decision.value
 
 
-def pay_invoice(invoice_id: uuid.UUID | str, amount: str) -> Invoice:
-    """Pay an issued invoice with its exact total; 422 for another amount, 409 if void/paid."""
+def pay_invoice(invoice_id: uuid.UUID | str, amount: str, customer_id: str | None) -> Invoice:
+    """Pay an issued invoice with its exact total; 422 for another amount, 409 if void/paid.
+
+    ``customer_id`` is the payer (None for an operator); another customer's
+    invoice is reported as not found.
+    """
     amount_minor = parse_amount(amount)
     with unit_of_work(database):
         invoice = _locked(Invoice.id == invoice_uuid(invoice_id))
-        if invoice is None:
+        if invoice is None or (customer_id is not None and invoice.customer_id != customer_id):
             raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
         check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
         invoice.status = InvoiceStatus.PAID.value

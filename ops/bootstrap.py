@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +27,7 @@ from invoices import service as invoices_service
 from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
 from ops.settings import Settings
 from ops.shared import migrations
+from ops.shared.auth import TokenKeys
 from ops.shared.database import open_database
 from ops.shared.idempotency import IdempotencyStore
 from ops.shared.money import to_minor
@@ -38,6 +41,7 @@ from orders.migrations import DIRECTORY as ORDERS_MIGRATIONS
 log = logging.getLogger(__name__)
 
 SERVICES = ("orders", "invoices")
+FRONTS = ("orders", "invoices", "gateway")  # HTTP apps
 PROXIES = {"orders": orders_models.database, "invoices": invoices_models.database}
 MIGRATION_DIRS = {"orders": ORDERS_MIGRATIONS, "invoices": INVOICES_MIGRATIONS}
 OUTBOXES: dict[str, type[OutboxRecord]] = {
@@ -49,6 +53,41 @@ IDEMPOTENCY_MODELS = {
     "invoices": invoices_models.IdempotencyKey,
 }
 ACTOR_MODULES = {"orders": ordering, "invoices": invoicing}
+
+
+class NoSigningKey(RuntimeError):
+    """No JWT key is configured and no development key exists yet."""
+
+
+def token_keys(settings: Settings, *, create_dev_key: bool = False) -> TokenKeys:
+    """The keys that verify (and, where a private key is known, sign) tokens.
+
+    Configured keys win: ``ORDERFLOW_JWT_PUBLIC_KEY`` (+ ``…_PRIVATE_KEY``) for RS256,
+    else ``ORDERFLOW_JWT_SECRET`` for HS256. Without either, the development secret
+    under the data directory is used; ``create_dev_key`` creates it on first use.
+    """
+    issuer, audience = settings.jwt_issuer, settings.jwt_audience
+    if settings.jwt_public_key:
+        return TokenKeys.rs256(settings.jwt_public_key, settings.jwt_private_key, issuer, audience)
+    if settings.jwt_secret:
+        return TokenKeys.hs256(settings.jwt_secret.encode(), issuer, audience)
+    path = settings.dev_key_path
+    if not path.exists():
+        if not create_dev_key:
+            raise NoSigningKey(
+                "no JWT key configured: set ORDERFLOW_JWT_SECRET (HS256) or "
+                "ORDERFLOW_JWT_PUBLIC_KEY (RS256), or run `orderflow standalone` or "
+                f"`orderflow up` once to create a development key in {path}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_hex(32))
+        log.warning(
+            "created a development JWT key in %s; set ORDERFLOW_JWT_SECRET or "
+            "ORDERFLOW_JWT_PUBLIC_KEY in production",
+            path,
+        )
+    return TokenKeys.hs256(path.read_text().strip().encode(), issuer, audience)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -164,10 +203,21 @@ def broker_check(settings: Settings) -> Callable[[], None]:
 
 
 def build_app(settings: Settings, service: str) -> falcon.App:
-    """The HTTP app of ``service`` (its database must be initialised first)."""
+    """The HTTP app of ``service``: ``orders`` or ``invoices`` (whose database must be
+    initialised first), or ``gateway`` (no database: HTTP to the other two)."""
+    if service == "gateway":
+        from gateway.app import create_app
+
+        return create_app(
+            orders_url=settings.service_url("orders"),
+            invoices_url=settings.service_url("invoices"),
+            timeout=settings.gateway_timeout,
+            token_keys=token_keys(settings),
+        )
     module = {"orders": orders_api, "invoices": invoices_api}[service]
     return module.create_app(
         idempotency_ttl=settings.idempotency_ttl,
         max_body_bytes=settings.max_body_bytes,
         ready_checks={"broker": broker_check(settings)},
+        token_keys=token_keys(settings),
     )

@@ -20,6 +20,7 @@ from ops.logs import configure_logging
 from ops.settings import Settings, SettingsError
 
 SERVICES = ("orders", "invoices")
+FRONTS = ("orders", "invoices", "gateway")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     process = os.environ.get("ORDERFLOW_PROCESS") or f"orderflow-{args.command}"
     configure_logging(settings.log_level, process)
-    return int(args.run(settings, args) or 0)
+    from ops.bootstrap import NoSigningKey, SchemaOutOfDate
+
+    try:
+        return int(args.run(settings, args) or 0)
+    except (NoSigningKey, SchemaOutOfDate) as exc:
+        print(f"orderflow: {exc}", file=sys.stderr)
+        return 2
 
 
 def _standalone(settings: Settings, args: argparse.Namespace) -> int:
@@ -64,7 +71,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ops import bootstrap
     from ops.serving import http_server, stop_event_on_signals, stop_http_server
 
-    bootstrap.init_databases(settings, [args.service])
+    if args.service != "gateway":
+        bootstrap.init_databases(settings, [args.service])
     server = http_server(
         bootstrap.build_app(settings, args.service), settings, settings.port(args.service)
     )
@@ -92,6 +100,16 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
     relay = bootstrap.build_relay(settings, args.service, broker)
     relay.run(stop_event_on_signals())
     broker.close()
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import bootstrap
+    from ops.shared.auth import Role, mint
+
+    keys = bootstrap.token_keys(settings, create_dev_key=True)
+    role = Role.OPERATOR if args.operator else Role.CUSTOMER
+    print(mint(keys, args.customer, role, args.ttl))
     return 0
 
 
@@ -131,14 +149,27 @@ def _parser() -> argparse.ArgumentParser:
     for name, (function, help_text) in simple.items():
         commands.add_parser(name, help=help_text).set_defaults(run=function)
     per_service = {
-        "serve": (_serve, "run one service's HTTP front"),
-        "relay": (_relay, "run one service's outbox relay"),
-        "worker": (_worker, "run one service's Dramatiq worker pool"),
+        "serve": (_serve, "run one HTTP front", FRONTS),
+        "relay": (_relay, "run one service's outbox relay", SERVICES),
+        "worker": (_worker, "run one service's Dramatiq worker pool", SERVICES),
     }
-    for name, (function, help_text) in per_service.items():
+    for name, (function, help_text, choices) in per_service.items():
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("service", choices=SERVICES)
+        sub.add_argument("service", choices=choices)
         sub.set_defaults(run=function)
+    token = commands.add_parser("token", help="print a signed token for a customer or operator")
+    token.add_argument(
+        "--customer", required=True, metavar="ID", help="the token's subject (the customer id)"
+    )
+    token.add_argument("--operator", action="store_true", help="give the operator role")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="lifetime in seconds (default 3600)",
+    )
+    token.set_defaults(run=_token)
     demo = commands.add_parser("demo", help="drive a realistic scenario and check consistency")
     demo.add_argument("--orders", type=int, default=240, help="orders to place (default 240)")
     demo.add_argument("--customers", type=int, default=12, help="customers (default 12)")

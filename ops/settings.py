@@ -46,6 +46,15 @@ class Settings:
     relay_batch: int = 100
     relay_poll_interval: float = 1.0
     log_level: str = "INFO"
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_issuer: str = "orderflow"
+    jwt_audience: str = "orderflow"
+    gateway_port: int = 3000
+    orders_url: str | None = None
+    invoices_url: str | None = None
+    gateway_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_backoff_ms >= 30 * 60 * 1000:
@@ -70,8 +79,22 @@ class Settings:
         return configured or f"sqlite:///{self.data_dir / service}.sqlite3"
 
     def port(self, service: str) -> int:
-        """The HTTP port of ``service``."""
-        return {"orders": self.orders_port, "invoices": self.invoices_port}[service]
+        """The HTTP port of ``service`` (``orders``, ``invoices`` or ``gateway``)."""
+        return {
+            "orders": self.orders_port,
+            "invoices": self.invoices_port,
+            "gateway": self.gateway_port,
+        }[service]
+
+    def service_url(self, service: str) -> str:
+        """Base URL the gateway uses for ``service``; this machine's port by default."""
+        configured = {"orders": self.orders_url, "invoices": self.invoices_url}[service]
+        return (configured or f"http://{self.host}:{self.port(service)}").rstrip("/")
+
+    @property
+    def dev_key_path(self) -> Path:
+        """Where standalone and ``orderflow up`` keep the development signing key."""
+        return self.data_dir / "dev-jwt-secret"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,7 +123,20 @@ class Settings:
             relay_batch=reader.integer("RELAY_BATCH", cls.relay_batch),
             relay_poll_interval=reader.number("RELAY_POLL_INTERVAL", cls.relay_poll_interval),
             log_level=(reader.text("LOG_LEVEL") or cls.log_level).upper(),
+            jwt_secret=reader.text("ORDERFLOW_JWT_SECRET"),
+            jwt_public_key=reader.text("ORDERFLOW_JWT_PUBLIC_KEY"),
+            jwt_private_key=reader.text("ORDERFLOW_JWT_PRIVATE_KEY"),
+            jwt_issuer=reader.text("ORDERFLOW_JWT_ISSUER") or cls.jwt_issuer,
+            jwt_audience=reader.text("ORDERFLOW_JWT_AUDIENCE") or cls.jwt_audience,
+            gateway_port=reader.integer("GATEWAY_PORT", cls.gateway_port),
+            orders_url=reader.text("ORDERS_URL"),
+            invoices_url=reader.text("INVOICES_URL"),
+            gateway_timeout=reader.number("GATEWAY_TIMEOUT", cls.gateway_timeout),
         )
+        if settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
+            raise SettingsError("ORDERFLOW_JWT_SECRET must be at least 32 bytes long")
+        if settings.jwt_private_key and not settings.jwt_public_key:
+            raise SettingsError("ORDERFLOW_JWT_PRIVATE_KEY needs ORDERFLOW_JWT_PUBLIC_KEY too")
         both = (settings.orders_database_url, settings.invoices_database_url)
         if settings.distributed and not all(both):
             raise SettingsError(
@@ -128,11 +164,20 @@ class Settings:
             "RELAY_BATCH": str(self.relay_batch),
             "RELAY_POLL_INTERVAL": repr(self.relay_poll_interval),
             "LOG_LEVEL": self.log_level,
+            "ORDERFLOW_JWT_ISSUER": self.jwt_issuer,
+            "ORDERFLOW_JWT_AUDIENCE": self.jwt_audience,
+            "GATEWAY_PORT": str(self.gateway_port),
+            "GATEWAY_TIMEOUT": repr(self.gateway_timeout),
         }
         optional = {
             "BROKER_URL": self.broker_url,
             "ORDERS_DATABASE_URL": self.orders_database_url,
             "INVOICES_DATABASE_URL": self.invoices_database_url,
+            "ORDERFLOW_JWT_SECRET": self.jwt_secret,
+            "ORDERFLOW_JWT_PUBLIC_KEY": self.jwt_public_key,
+            "ORDERFLOW_JWT_PRIVATE_KEY": self.jwt_private_key,
+            "ORDERS_URL": self.orders_url,
+            "INVOICES_URL": self.invoices_url,
         }
         env.update({key: value for key, value in optional.items() if value})
         return env

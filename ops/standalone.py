@@ -36,6 +36,7 @@ def run(settings: Settings) -> None:
     )
     bootstrap.migrate(settings)
     bootstrap.init_databases(settings)
+    bootstrap.token_keys(settings, create_dev_key=True)
     broker = bootstrap.build_worker_broker(settings)
     dramatiq.set_broker(broker)
     stop = stop_event_on_signals()
@@ -57,7 +58,7 @@ def run(settings: Settings) -> None:
     for relay in relays:
         start_thread(relay.name, relay.run, stop)
     servers = {}
-    for service in bootstrap.SERVICES:
+    for service in bootstrap.FRONTS:
         server = http_server(
             bootstrap.build_app(settings, service), settings, settings.port(service)
         )
@@ -67,6 +68,7 @@ def run(settings: Settings) -> None:
     print(
         f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
         f"invoices http://{settings.host}:{settings.invoices_port} "
+        f"gateway http://{settings.host}:{settings.gateway_port} "
         f"(data in {settings.data_dir}/); Ctrl-C stops",
         flush=True,
     )

@@ -42,7 +42,7 @@ def plan(settings: Settings) -> list[Child]:
     """The processes of the distributed system, in start order."""
     python = sys.executable
     children = []
-    for service in bootstrap.SERVICES:
+    for service in bootstrap.FRONTS:
         children.append(
             Child(
                 f"{service}-api",
@@ -88,6 +88,7 @@ def run(settings: Settings) -> int:
             "`orderflow up` needs BROKER_URL, ORDERS_DATABASE_URL and "
             "INVOICES_DATABASE_URL; without them use `orderflow standalone`"
         )
+    bootstrap.token_keys(settings, create_dev_key=True)
     applied = bootstrap.migrate(settings)
     for service, names in applied.items():
         if names:

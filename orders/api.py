@@ -1,4 +1,4 @@
-"""HTTP resources of the orders service: parse, call a service function, serialise."""
+"""HTTP resources of the orders service: authorise, parse, call a service function, serialise."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import Any
 
 import falcon
 
+from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require_customer
 from ops.shared.clock import isoformat
 from ops.shared.errors import FieldCollector, FieldError, InvalidFields
 from ops.shared.http import create_base_app, read_json, read_optional_json
-from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
+from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
 from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
 from orders import queries, service
-from orders.domain import Status, validate_new_order
-from orders.models import IdempotencyKey, Order, database
+from orders.domain import OrderNotFound, Status, validate_new_order
+from orders.models import IdempotencyKey, Order, OrderStep, database
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -36,18 +37,27 @@ def order_view(order: Order) -> dict[str, Any]:
     }
 
 
-def send(resp: falcon.Response, outcome: Outcome) -> None:
-    """Write an outcome (fresh or replayed) to the response."""
-    resp.status = falcon.code_to_http_status(outcome.status)
-    resp.media = outcome.body
-    for name, value in outcome.headers.items():
-        resp.set_header(name, value)
-    if outcome.replayed:
-        resp.set_header("Idempotent-Replayed", "true")
+def step_view(step: OrderStep) -> dict[str, Any]:
+    """One saga step of the timeline."""
+    return {
+        "at": isoformat(step.at),
+        "event": step.event,
+        "outcome": step.outcome,
+        "detail": step.detail,
+        "trace_id": step.trace_id,
+    }
+
+
+def visible_order(principal: Principal, order_id: uuid.UUID) -> Order:
+    """The order, if the caller may see it; another customer's order is 'not found'."""
+    order = queries.get_order(order_id)
+    if not can_see(principal, order.customer_id):
+        raise OrderNotFound(f"order {order_id} does not exist")
+    return order
 
 
 class _Idempotent:
-    """Shared by POST resources: run an effect under the request's Idempotency-Key."""
+    """Shared by POST resources: run an effect under the caller's Idempotency-Key."""
 
     def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
         self.idempotency = idempotency
@@ -55,18 +65,17 @@ class _Idempotent:
 
     def run(self, req: falcon.Request, body: Any, effect: Callable[[], Outcome]) -> Outcome:
         key = validate_key(req.get_header("Idempotency-Key"))
-        request_fingerprint = fingerprint(req.method, req.path, body)
-        return self.idempotency.execute(
-            key, f"{req.method} {req.path}", request_fingerprint, effect
-        )
+        scope = f"{principal_of(req).subject} {req.method} {req.path}"
+        return self.idempotency.execute(key, scope, fingerprint(req.method, req.path, body), effect)
 
 
 class OrderCollection(_Idempotent):
-    """``/orders``: place an order; list orders."""
+    """``/orders``: a customer places an order; list orders (a customer's own, or all)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        customer = require_customer(req)
         body = read_json(req, self.max_body_bytes)
-        new = validate_new_order(body)
+        new = validate_new_order(body, customer.subject)
 
         def place() -> Outcome:
             order = service.place_order(new)
@@ -75,10 +84,15 @@ class OrderCollection(_Idempotent):
         send(resp, self.run(req, body, place))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        principal = principal_of(req)
         errors = FieldCollector()
         customer_id = req.get_param("customer_id")
-        if customer_id is not None and (not customer_id or "\x00" in customer_id):
+        if customer_id is not None and not principal.is_operator:
+            errors.add("customer_id", "only operators filter by customer; yours is implied")
+        elif customer_id is not None and (not customer_id or "\x00" in customer_id):
             errors.add("customer_id", "must be a non-empty string")
+        if not principal.is_operator:
+            customer_id = principal.subject
         status = None
         raw_status = req.get_param("status")
         if raw_status is not None:
@@ -96,19 +110,30 @@ class OrderItem:
     """``/orders/{id}``: one order."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
-        resp.media = order_view(queries.get_order(order_id))
+        resp.media = order_view(visible_order(principal_of(req), order_id))
+
+
+class OrderTimeline:
+    """``/orders/{id}/timeline``: the order's saga steps, oldest first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        visible_order(principal_of(req), order_id)
+        resp.media = {"items": [step_view(step) for step in queries.timeline(order_id)]}
 
 
 class OrderCancellation(_Idempotent):
-    """``/orders/{id}/cancel``: the customer cancels a pending or confirmed order."""
+    """``/orders/{id}/cancel``: cancel a pending or confirmed order (its customer, or an
+    operator on their behalf)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        principal = principal_of(req)
         body = read_optional_json(req, self.max_body_bytes)
         if body:
             raise InvalidFields([FieldError(name, "is not accepted here") for name in body])
+        owner = None if principal.is_operator else principal.subject
 
         def cancel() -> Outcome:
-            return Outcome(200, order_view(service.cancel_order_by_customer(order_id)))
+            return Outcome(200, order_view(service.cancel_order_by_customer(order_id, owner)))
 
         send(resp, self.run(req, body, cancel))
 
@@ -118,11 +143,19 @@ def create_app(
     idempotency_ttl: float,
     max_body_bytes: int,
     ready_checks: dict[str, Callable[[], None]],
+    token_keys: TokenKeys,
 ) -> falcon.App:
     """The orders HTTP app; the database behind ``orders.models.database`` must be set."""
-    app = create_base_app("orders", database, max_body_bytes, ready_checks)
+    app = create_base_app(
+        "orders",
+        database=database,
+        max_body_bytes=max_body_bytes,
+        ready_checks=ready_checks,
+        token_keys=token_keys,
+    )
     idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
     app.add_route("/orders", OrderCollection(idempotency, max_body_bytes))
     app.add_route("/orders/{order_id:uuid}", OrderItem())
+    app.add_route("/orders/{order_id:uuid}/timeline", OrderTimeline())
     app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency, max_body_bytes))
     return app

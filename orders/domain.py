@@ -112,17 +112,19 @@ def check_customer_cancel(status: Status) -> None:
         raise OrderNotCancellable("the order is already cancelled")
 
 
-def validate_new_order(body: dict[str, Any]) -> NewOrder:
-    """Validate a ``POST /orders`` body; raises InvalidFields naming every bad field."""
+def validate_new_order(body: dict[str, Any], customer_id: str) -> NewOrder:
+    """Validate a ``POST /orders`` body for ``customer_id`` (the token's subject).
+
+    Raises InvalidFields naming every bad field; the body names no customer.
+    """
     errors = FieldCollector()
-    customer_id = _text(body.get("customer_id"), "customer_id", errors)
     currency = body.get("currency")
     if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         errors.add("currency", "must be three upper-case letters, such as EUR")
     lines = _lines(body.get("lines"), errors)
-    unknown = sorted(set(body) - {"customer_id", "currency", "lines"})
-    for name in unknown:
-        errors.add(name, "is not a field of an order")
+    for name in sorted(set(body) - {"currency", "lines"}):
+        hint = " (the customer is the token's subject)" if name == "customer_id" else ""
+        errors.add(name, f"is not a field of an order{hint}")
     errors.raise_if_any()
     return NewOrder(customer_id=customer_id, currency=currency, lines=tuple(lines))  # type: ignore[arg-type]
 

@@ -37,6 +37,23 @@ class Order(peewee.Model):
         )
 
 
+class OrderStep(peewee.Model):
+    """One step of an order's saga as it happened: the timeline clients see."""
+
+    seq = peewee.BigAutoField()
+    order_id = peewee.UUIDField(index=True)
+    at = peewee.DateTimeField()
+    event = peewee.CharField(max_length=64)
+    outcome = peewee.CharField(max_length=32)
+    detail = peewee.CharField(max_length=255)
+    dedupe_key = peewee.CharField(max_length=64, null=True)
+    trace_id = peewee.CharField(max_length=32, null=True)
+
+    class Meta:
+        database = database
+        table_name = "order_steps"
+
+
 class OutboxEvent(OutboxRecord):
     class Meta:
         database = database
@@ -64,6 +81,7 @@ class DeadLetter(DeadLetterRecord):
 
 MODELS: list[type[peewee.Model]] = [
     Order,
+    OrderStep,
     OutboxEvent,
     ProcessedMessage,
     IdempotencyKey,

@@ -11,7 +11,7 @@ import peewee
 from ops.shared import outbox
 from ops.shared.pagination import Page, keyset_page
 from orders.domain import OrderNotFound, Status
-from orders.models import Order, OutboxEvent
+from orders.models import Order, OrderStep, OutboxEvent
 
 
 def get_order(order_id: uuid.UUID | str) -> Order:
@@ -59,3 +59,12 @@ def order_uuid(value: uuid.UUID | str) -> uuid.UUID:
 def lines_of(order: Order) -> Iterable[dict[str, object]]:
     """The order's lines as stored: ``{sku, quantity, unit_price}`` with decimal strings."""
     return json.loads(order.lines)
+
+
+def timeline(order_id: uuid.UUID | str) -> list[OrderStep]:
+    """The order's saga steps, oldest first."""
+    return list(
+        OrderStep.select()
+        .where(OrderStep.order_id == order_uuid(order_id))
+        .order_by(OrderStep.at, OrderStep.seq)
+    )

@@ -28,8 +28,21 @@ from orders.domain import (
     decide_paid,
 )
 from orders.events import Event, OrderCancelled, OrderPlaced, payload
-from orders.models import DeadLetter, Order, OutboxEvent, ProcessedMessage, database
+from orders.models import (
+    DeadLetter,
+    Order,
+    OrderStep,
+    OutboxEvent,
+    ProcessedMessage,
+    database,
+)
 from orders.queries import order_uuid
+
+# The incoming event behind each saga cancellation, as the timeline shows it.
+SAGA_CANCEL_EVENTS = {
+    CancelReason.CREDIT_REJECTED: "InvoiceRejected",
+    CancelReason.INVOICE_FAILED: "InvoiceFailed",
+}
 
 
 def place_order(new: NewOrder) -> Order:
@@ -57,15 +70,23 @@ def place_order(new: NewOrder) -> Order:
         _emit(
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
         )
+        _note(order, "OrderPlaced", "pending", "order accepted; invoice requested")
     return order
 
 
-def cancel_order_by_customer(order_id: uuid.UUID | str) -> Order:
-    """A customer cancels a pending or confirmed order; raises 409 if paid or cancelled."""
+def cancel_order_by_customer(order_id: uuid.UUID | str, customer_id: str | None) -> Order:
+    """A customer cancels a pending or confirmed order; raises 409 if paid or cancelled.
+
+    ``customer_id`` is the caller's (None for an operator): another customer's
+    order is reported as not found.
+    """
     with unit_of_work(database):
         order = _locked(order_id)
+        if customer_id is not None and order.customer_id != customer_id:
+            raise OrderNotFound(f"order {order_id} does not exist")
         check_customer_cancel(Status(order.status))
         _cancel(order, CancelReason.CUSTOMER_CANCELLED)
+        _note(order, "CancelRequested", "cancelled", "cancelled by the customer; invoice to void")
     return order
 
 
@@ -79,6 +100,9 @@ def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe
         if decision is Decision.APPLY:
             _attach_invoice(order, invoice_id, invoice_number)
             _transition(order, Status.CONFIRMED)
+            _note(
+                order, "InvoiceIssued", "confirmed", f"invoice {invoice_number} issued", dedupe_key
+            )
         elif decision is Decision.COMPENSATE:
             # The order was cancelled before its invoice arrived: void that invoice.
             _emit(
@@ -88,6 +112,15 @@ def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe
                     order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
                 )
             )
+            _note(
+                order,
+                "InvoiceIssued",
+                "void_requested",
+                f"invoice {invoice_number} arrived after the cancellation",
+                dedupe_key,
+            )
+        else:
+            _note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
         return decision.value
 
 
@@ -101,6 +134,9 @@ def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedu
         if decision is Decision.APPLY:
             _attach_invoice(order, invoice_id, invoice_number)
             _transition(order, Status.PAID)
+            _note(order, "InvoicePaid", "paid", f"invoice {invoice_number} paid", dedupe_key)
+        else:
+            _note(order, "InvoicePaid", "ignored", f"order already {order.status}", dedupe_key)
         return decision.value
 
 
@@ -112,8 +148,12 @@ def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> str:
             return "duplicate"
         order = _locked(order_id)
         decision = decide_cancel(Status(order.status), cancel_reason)
+        event = SAGA_CANCEL_EVENTS.get(cancel_reason, "CancelRequested")
         if decision is Decision.APPLY:
             _cancel(order, cancel_reason)
+            _note(order, event, "cancelled", cancel_reason.value, dedupe_key)
+        else:
+            _note(order, event, "ignored", f"order already {order.status}", dedupe_key)
         return decision.value
 
 
@@ -132,6 +172,12 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
         overdue = list(query)
         for order in overdue:
             _cancel(order, CancelReason.EXPIRED)
+            _note(
+                order,
+                "DeadlinePassed",
+                "cancelled",
+                f"still pending after {timeout_seconds:g} s: expired",
+            )
     return len(overdue)
 
 
@@ -171,6 +217,19 @@ def _attach_invoice(order: Order, invoice_id: str, invoice_number: str) -> None:
     if order.invoice_id is None:
         order.invoice_id = uuid.UUID(invoice_id)
         order.invoice_number = invoice_number
+
+
+def _note(
+    order: Order, event: str, outcome: str, detail: str, dedupe_key: str | None = None
+) -> None:
+    OrderStep.create(
+        order_id=order.id,
+        at=utcnow(),
+        event=event,
+        outcome=outcome,
+        detail=detail,
+        dedupe_key=dedupe_key,
+    )
 
 
 def _emit(*events: Event) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import falcon
 import peewee
 
+from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError, InvalidFields
 
@@ -80,7 +81,8 @@ def handle_domain_error(
     extensions: dict[str, Any] = {}
     if isinstance(exc, InvalidFields):
         extensions["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
-    raise Problem(exc.status, exc.title, exc.detail, **extensions)
+    headers = {"WWW-Authenticate": 'Bearer realm="orderflow"'} if exc.status == 401 else None
+    raise Problem(exc.status, exc.title, exc.detail, headers=headers, **extensions)
 
 
 def handle_unexpected(
@@ -227,16 +229,27 @@ def database_check(database: peewee.Database | peewee.DatabaseProxy) -> Callable
     return check
 
 
+PUBLIC_PATHS = ("/health", "/ready", "/openapi.json")
+
+
 def create_base_app(
     service: str,
+    *,
     database: peewee.Database | peewee.DatabaseProxy,
     max_body_bytes: int,
     ready_checks: dict[str, Callable[[], None]],
+    token_keys: TokenKeys,
     middleware: Iterable[object] = (),
 ) -> falcon.App:
-    """A Falcon app with problem+json errors, body limit, connection care and health routes."""
+    """A Falcon app with problem+json errors, Bearer authentication, body limit,
+    connection care and health routes (public, like ``/openapi.json``)."""
     app = falcon.App(
-        middleware=[BodyLimit(max_body_bytes), DatabaseConnection(database), *middleware]
+        middleware=[
+            Authentication(token_keys, PUBLIC_PATHS),
+            BodyLimit(max_body_bytes),
+            DatabaseConnection(database),
+            *middleware,
+        ]
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_problem)

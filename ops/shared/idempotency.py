@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import falcon
 import peewee
 
 from ops.shared.clock import utcnow
@@ -137,3 +138,13 @@ def validate_key(raw: str | None) -> str | None:
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
         )
     return raw
+
+
+def send(resp: falcon.Response, outcome: Outcome) -> None:
+    """Write an outcome (fresh or replayed) to a Falcon response."""
+    resp.status = falcon.code_to_http_status(outcome.status)
+    resp.media = outcome.body
+    for name, value in outcome.headers.items():
+        resp.set_header(name, value)
+    if outcome.replayed:
+        resp.set_header("Idempotent-Replayed", "true")

@@ -25,13 +25,17 @@ import pika
 import psycopg2
 import psycopg2.extensions
 
+from ops.shared.auth import TokenKeys, mint
+
 PG_ADMIN_DSN = os.environ.get("ORDERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("ORDERFLOW_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 VHOST = "orderflow-test"
 QUEUES = [f"{queue}{suffix}" for queue in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")]
+JWT_SECRET = "integration-tests-only-secret-0123456789"
 PARTS = (
     "orders-api",
     "invoices-api",
+    "gateway-api",
     "orders-worker",
     "invoices-worker",
     "orders-relay",
@@ -80,7 +84,7 @@ class Cluster:
             "orders": f"oft_{self.tag}_orders",
             "invoices": f"oft_{self.tag}_invoices",
         }
-        self.ports = {"orders": free_port(), "invoices": free_port()}
+        self.ports = {"orders": free_port(), "invoices": free_port(), "gateway": free_port()}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
             **os.environ,
@@ -89,10 +93,12 @@ class Cluster:
             "INVOICES_DATABASE_URL": self.database_url("invoices"),
             "ORDERS_PORT": str(self.ports["orders"]),
             "INVOICES_PORT": str(self.ports["invoices"]),
+            "GATEWAY_PORT": str(self.ports["gateway"]),
             "WORKER_PROCESSES": "1",
             "WORKER_THREADS": "4",
             "RELAY_POLL_INTERVAL": "0.5",
             "LOG_LEVEL": "INFO",
+            "ORDERFLOW_JWT_SECRET": JWT_SECRET,
             **overrides,
         }
 
@@ -220,6 +226,11 @@ class Cluster:
 
     # -- HTTP --------------------------------------------------------------
 
+    def token(self, subject: str, role: str = "customer") -> str:
+        """A token signed with the cluster's secret."""
+        keys = TokenKeys.hs256(JWT_SECRET.encode(), "orderflow", "orderflow")
+        return mint(keys, subject, role, 600)
+
     def request(
         self,
         method: str,
@@ -227,14 +238,21 @@ class Cluster:
         path: str,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        token: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
-        """One HTTP request; returns status, parsed JSON body (or None) and headers."""
+        """One HTTP request (as an operator unless ``token`` says otherwise); returns
+        status, parsed JSON body (or None) and headers."""
         data = None if body is None else json.dumps(body).encode()
+        bearer = token or self.token("operator", "operator")
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.ports[service]}{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json", **(headers or {})},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {bearer}",
+                **(headers or {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
@@ -250,11 +268,12 @@ class Cluster:
     ) -> tuple[int, Any]:
         headers = {"Idempotency-Key": key} if key else {}
         body = {
-            "customer_id": customer,
             "currency": "EUR",
             "lines": [{"sku": "SKU-1", "quantity": quantity, "unit_price": price}],
         }
-        status, answer, _ = self.request("POST", "orders", "/orders", body, headers)
+        status, answer, _ = self.request(
+            "POST", "orders", "/orders", body, headers, token=self.token(customer)
+        )
         return status, answer
 
     def order(self, order_id: str) -> dict[str, Any]:

@@ -63,12 +63,20 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(cluster: Cluster) -> Non
 
 
 def test_paying_an_invoice_marks_the_order_paid(cluster: Cluster) -> None:
-    _, order = cluster.place_order(customer(), "5.00", 3)
+    who = customer()
+    _, order = cluster.place_order(who, "5.00", 3)
     confirmed = cluster.wait_for_status(order["id"], "confirmed")
     payments = f"/invoices/{confirmed['invoice_id']}/payments"
     # A wrong amount is refused, the exact total pays
-    assert cluster.request("POST", "invoices", payments, {"amount": "14.99"})[0] == 422
-    status, invoice, _ = cluster.request("POST", "invoices", payments, {"amount": "15.00"})
+    assert (
+        cluster.request(
+            "POST", "invoices", payments, {"amount": "14.99"}, token=cluster.token(who)
+        )[0]
+        == 422
+    )
+    status, invoice, _ = cluster.request(
+        "POST", "invoices", payments, {"amount": "15.00"}, token=cluster.token(who)
+    )
     assert (status, invoice["status"]) == (200, "paid")
     # Then the order becomes paid, and a paid order cannot be cancelled
     cluster.wait_for_status(order["id"], "paid")

@@ -13,7 +13,10 @@ from dramatiq.brokers.stub import StubBroker
 
 from ops import bootstrap
 from ops.settings import Settings
+from ops.shared.auth import mint
 from ops.shared.relay import Relay
+
+TEST_SECRET = "unit-tests-only-secret-0123456789abcdef"
 
 
 @dataclasses.dataclass
@@ -43,6 +46,7 @@ class StubSystem:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
+        jwt_secret=TEST_SECRET,
         data_dir=tmp_path,
         max_retries=2,
         min_backoff_ms=10,
@@ -73,3 +77,14 @@ def stub_system(settings: Settings, databases: dict) -> Iterator[StubSystem]:
     yield StubSystem(settings, broker, worker, relays)
     worker.stop()
     broker.close()
+
+
+@pytest.fixture
+def token(settings: Settings):
+    """Mints tokens: ``token("c1")`` for a customer, ``token("ops", "operator")``."""
+    keys = bootstrap.token_keys(settings)
+
+    def make(subject: str, role: str = "customer", ttl: int = 300) -> str:
+        return mint(keys, subject, role, ttl)
+
+    return make

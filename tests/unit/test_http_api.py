@@ -15,20 +15,29 @@ from ops.settings import Settings
 from orders.models import Order
 
 ORDER = {
-    "customer_id": "c1",
     "currency": "EUR",
     "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": "12.34"}],
 }
 
 
-@pytest.fixture
-def orders_client(settings: Settings, databases: dict) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(bootstrap.build_app(settings, "orders"))
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
-def invoices_client(settings: Settings, databases: dict) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(bootstrap.build_app(settings, "invoices"))
+def orders_client(settings: Settings, databases: dict, token) -> falcon.testing.TestClient:
+    """The orders app, called as customer c1 unless a test says otherwise."""
+    return falcon.testing.TestClient(
+        bootstrap.build_app(settings, "orders"), headers=bearer(token("c1"))
+    )
+
+
+@pytest.fixture
+def invoices_client(settings: Settings, databases: dict, token) -> falcon.testing.TestClient:
+    """The invoices app, called as customer c1 unless a test says otherwise."""
+    return falcon.testing.TestClient(
+        bootstrap.build_app(settings, "invoices"), headers=bearer(token("c1"))
+    )
 
 
 def post(
@@ -37,8 +46,11 @@ def post(
     body: object,
     key: str | None = None,
     content_type: str = "application/json",
+    auth: str | None = None,
 ) -> falcon.testing.Result:
     headers = {"Content-Type": content_type}
+    if auth:
+        headers.update(bearer(auth))
     if key:
         headers["Idempotency-Key"] = key
     raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
@@ -98,7 +110,7 @@ def test_invalid_lines_are_422_naming_the_field(orders_client, line, field) -> N
 
 def test_nan_and_infinity_literals_are_422_naming_the_field(orders_client) -> None:
     raw = (
-        '{"customer_id": "c1", "currency": "EUR", "lines": ['
+        '{"currency": "EUR", "lines": ['
         '{"sku": "A", "quantity": 1, "unit_price": NaN},'
         '{"sku": "B", "quantity": 1, "unit_price": Infinity}]}'
     )
@@ -117,7 +129,7 @@ def test_nan_and_infinity_literals_are_422_naming_the_field(orders_client) -> No
         ({**ORDER, "customer_id": ""}, ["customer_id"]),
         ({**ORDER, "customer_id": "c\u00001"}, ["customer_id"]),
         ({**ORDER, "total": "1.00"}, ["total"]),
-        ({"lines": ORDER["lines"]}, ["customer_id", "currency"]),
+        ({"lines": ORDER["lines"]}, ["currency"]),
     ],
 )
 def test_invalid_orders_are_422_naming_every_field(orders_client, body, fields) -> None:
@@ -206,12 +218,12 @@ def test_concurrent_requests_with_one_key_create_one_order(orders_client) -> Non
     assert Order.select().count() == 1
 
 
-def test_listing_pages_through_orders_with_a_keyset_cursor(orders_client) -> None:
+def test_listing_pages_through_orders_with_a_keyset_cursor(orders_client, token) -> None:
     created = [post(orders_client, "/orders", ORDER).json["id"] for _ in range(5)]
-    post(orders_client, "/orders", {**ORDER, "customer_id": "other"})
+    post(orders_client, "/orders", ORDER, auth=token("other"))
     seen, cursor = [], None
     while True:
-        query = "customer_id=c1&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
         page = orders_client.simulate_get("/orders", query_string=query).json
         seen += [order["id"] for order in page["items"]]
         cursor = page["next_cursor"]
@@ -234,16 +246,19 @@ def test_cancelling_twice_is_409(orders_client) -> None:
     assert orders_client.simulate_post(f"/orders/{order_id}/cancel").status_code == 409
 
 
-def test_accounts_default_and_can_be_set(invoices_client) -> None:
-    assert invoices_client.simulate_get("/accounts/c9").json == {
+def test_accounts_default_and_can_be_set_by_operators(invoices_client, token) -> None:
+    operator = bearer(token("ops", "operator"))
+    assert invoices_client.simulate_get("/accounts/c9", headers=operator).json == {
         "customer_id": "c9",
         "credit_limit": "1000.00",
         "outstanding": "0.00",
         "available": "1000.00",
     }
-    result = invoices_client.simulate_put("/accounts/c9", json={"credit_limit": "100.50"})
+    result = invoices_client.simulate_put(
+        "/accounts/c9", json={"credit_limit": "100.50"}, headers=operator
+    )
     assert result.json["credit_limit"] == "100.50"
-    bad = invoices_client.simulate_put("/accounts/c9", json={"credit_limit": 100})
+    bad = invoices_client.simulate_put("/accounts/c9", json={"credit_limit": 100}, headers=operator)
     assert (bad.status_code, problem_fields(bad)) == (422, ["credit_limit"])
 
 

@@ -14,7 +14,7 @@ from invoices.models import DeadLetter as InvoiceDeadLetter
 from orders import service as orders
 from orders.domain import Line, NewOrder, OrderNotCancellable
 from orders.models import OutboxEvent as OrdersOutbox
-from orders.queries import get_order
+from orders.queries import get_order, timeline
 
 from .conftest import StubSystem
 
@@ -57,7 +57,7 @@ def test_paid_invoices_free_the_credit_they_used(stub_system: StubSystem) -> Non
     # Given an invoice of 800.00 that is paid
     first = place("c1", price_minor=80000, quantity=1)
     stub_system.drain()
-    invoices.pay_invoice(get_order(first).invoice_id, "800.00")
+    invoices.pay_invoice(get_order(first).invoice_id, "800.00", None)
     # When a second order of 300.00 arrives
     second = place("c1", price_minor=30000, quantity=1)
     stub_system.drain()
@@ -71,7 +71,7 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(stub_system: StubSystem)
     order_id = place()
     stub_system.drain()
     # When the customer cancels it
-    orders.cancel_order_by_customer(order_id)
+    orders.cancel_order_by_customer(order_id, None)
     stub_system.drain()
     # Then the invoice is void and keeps its number
     invoice = Invoice.get(Invoice.order_id == order_id)
@@ -86,7 +86,7 @@ def test_cancelling_a_confirmed_order_voids_its_invoice(stub_system: StubSystem)
 def test_a_void_that_overtakes_the_issue_bars_the_invoice(stub_system: StubSystem) -> None:
     # Given an order cancelled before its invoice was issued
     order_id = place()
-    orders.cancel_order_by_customer(order_id)
+    orders.cancel_order_by_customer(order_id, None)
     # When OrderCancelled reaches the invoices side before OrderPlaced (say, after a retry)
     cancelled = OrdersOutbox.get(
         (OrdersOutbox.aggregate_id == order_id) & (OrdersOutbox.event_type == "OrderCancelled")
@@ -108,7 +108,7 @@ def test_an_invoice_issued_after_the_cancellation_is_voided(stub_system: StubSys
     # Given an invoice issued while the orders side had already cancelled the order
     order_id = place()
     stub_system.relays["orders"].run_once()  # OrderPlaced out
-    orders.cancel_order_by_customer(order_id)  # OrderCancelled waits in the outbox
+    orders.cancel_order_by_customer(order_id, None)  # OrderCancelled waits in the outbox
     stub_system.broker.join("invoices")
     stub_system.worker.join()
     assert Invoice.get(Invoice.order_id == order_id).status == "issued"
@@ -125,22 +125,22 @@ def test_paying_an_invoice_marks_the_order_paid(stub_system: StubSystem) -> None
     stub_system.drain()
     invoice_id = get_order(order_id).invoice_id
     # When its invoice is paid with the exact total
-    invoices.pay_invoice(invoice_id, "24.68")
+    invoices.pay_invoice(invoice_id, "24.68", None)
     stub_system.drain()
     # Then invoice and order are paid, and a paid order refuses cancellation
     assert Invoice.get_by_id(invoice_id).status == "paid"
     assert get_order(order_id).status == "paid"
     with pytest.raises(OrderNotCancellable):
-        orders.cancel_order_by_customer(order_id)
+        orders.cancel_order_by_customer(order_id, None)
 
 
 def test_a_payment_that_races_a_cancellation_is_refunded(stub_system: StubSystem) -> None:
     # Given a confirmed order whose customer cancels it ...
     order_id = place()
     stub_system.drain()
-    orders.cancel_order_by_customer(order_id)
+    orders.cancel_order_by_customer(order_id, None)
     # ... while the invoice is paid before the void arrives
-    invoices.pay_invoice(get_order(order_id).invoice_id, "24.68")
+    invoices.pay_invoice(get_order(order_id).invoice_id, "24.68", None)
     stub_system.drain()
     # Then the cancellation wins: the invoice ends void (a refund is owed), the order cancelled
     invoice = Invoice.get(Invoice.order_id == order_id)
@@ -191,7 +191,7 @@ def test_a_late_invoice_event_never_moves_a_paid_order_back(stub_system: StubSys
     order_id = place()
     stub_system.drain()
     order = get_order(order_id)
-    invoices.pay_invoice(order.invoice_id, "24.68")
+    invoices.pay_invoice(order.invoice_id, "24.68", None)
     stub_system.drain()
     # When an InvoiceIssued arrives again with a new dedupe key
     outcome = orders.confirm_order(
@@ -256,7 +256,37 @@ def test_invoice_numbers_stay_gapless_across_rejections_and_voids(
     ids = [place("c1", price_minor=10000, quantity=1) for _ in range(5)]
     ids.append(place("c2", price_minor=200000, quantity=1))  # over credit: rejected
     stub_system.drain()
-    orders.cancel_order_by_customer(ids[1])
+    orders.cancel_order_by_customer(ids[1], None)
     stub_system.drain()
     numbers = sorted(i.number for i in Invoice.select())
     assert numbers == [f"INV-{n:06d}" for n in range(1, 6)]
+
+
+def test_the_timeline_records_each_step_with_its_outcome(stub_system: StubSystem) -> None:
+    # Given an order that is confirmed, paid, and then hit by a late duplicate-free replay
+    order_id = place()
+    stub_system.drain()
+    order = get_order(order_id)
+    invoices.pay_invoice(order.invoice_id, "24.68", None)
+    stub_system.drain()
+    orders.confirm_order(
+        order_id, str(order.invoice_id), order.invoice_number, dedupe_key="late-replay"
+    )
+    # Then the timeline tells the story in order
+    steps = [(step.event, step.outcome) for step in timeline(order_id)]
+    assert steps == [
+        ("OrderPlaced", "pending"),
+        ("InvoiceIssued", "confirmed"),
+        ("InvoicePaid", "paid"),
+        ("InvoiceIssued", "ignored"),
+    ]
+
+
+def test_the_timeline_shows_why_an_order_was_cancelled(stub_system: StubSystem) -> None:
+    order_id = place("c1", price_minor=500000, quantity=1)  # over the 1000.00 limit
+    stub_system.drain()
+    assert [(s.event, s.outcome, s.detail) for s in timeline(order_id)][-1] == (
+        "InvoiceRejected",
+        "cancelled",
+        "credit_rejected",
+    )

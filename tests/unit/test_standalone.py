@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 ORDER = {
-    "customer_id": "solo",
     "currency": "EUR",
     "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": "10.00"}],
 }
@@ -35,9 +34,16 @@ class Standalone:
             "ORDERS_PORT": str(self.ports["orders"]),
             "INVOICES_PORT": str(self.ports["invoices"]),
         }
-        for name in ("BROKER_URL", "ORDERS_DATABASE_URL", "INVOICES_DATABASE_URL"):
+        for name in (
+            "BROKER_URL",
+            "ORDERS_DATABASE_URL",
+            "INVOICES_DATABASE_URL",
+            "ORDERFLOW_JWT_SECRET",
+            "ORDERFLOW_JWT_PUBLIC_KEY",
+        ):
             self.env.pop(name, None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.token: str | None = None
 
     def start(self) -> None:
         log = (self.workdir / "standalone.log").open("ab")
@@ -49,6 +55,16 @@ class Standalone:
             stderr=subprocess.STDOUT,
         )
         self.poll(lambda: self.get("orders", "/ready")[0] == 200, "standalone to be ready")
+        # Standalone created a development key under ./var/; `orderflow token` uses it too.
+        minted = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "token", "--customer", "solo"],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.token = minted.stdout.strip()
 
     def get(self, service: str, path: str) -> tuple[int, dict | None]:
         return self.call("GET", service, path)
@@ -60,7 +76,10 @@ class Standalone:
             f"http://127.0.0.1:{self.ports[service]}{path}",
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -101,6 +120,7 @@ def test_standalone_needs_no_configuration_and_keeps_its_data_under_var(tmp_path
         "invoices.sqlite3",
         "orders.sqlite3",
     ]
+    assert (tmp_path / "var" / "dev-jwt-secret").stat().st_mode & 0o777 == 0o600
 
 
 def test_after_kill_9_a_restart_finishes_every_saga_exactly_once(tmp_path) -> None:
@@ -114,11 +134,11 @@ def test_after_kill_9_a_restart_finishes_every_saga_exactly_once(tmp_path) -> No
     try:
         # Then every order is confirmed, each with exactly one invoice
         def settled() -> bool:
-            page = system.get("orders", "/orders?customer_id=solo&status=confirmed&limit=200")
+            page = system.get("orders", "/orders?status=confirmed&limit=200")
             return len(page[1]["items"]) == len(ids)
 
         system.poll(settled, "every order to be confirmed")
-        invoices = system.get("invoices", "/invoices?customer_id=solo&limit=200")[1]["items"]
+        invoices = system.get("invoices", "/invoices?limit=200")[1]["items"]
         assert sorted(invoice["order_id"] for invoice in invoices) == sorted(ids)
         assert sorted(invoice["number"] for invoice in invoices) == [
             f"INV-{n:06d}" for n in range(1, len(ids) + 1)
