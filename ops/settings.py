@@ -89,7 +89,8 @@ class Settings:
     def service_url(self, service: str) -> str:
         """Base URL the gateway uses for ``service``; this machine's port by default."""
         configured = {"orders": self.orders_url, "invoices": self.invoices_url}[service]
-        return (configured or f"http://{self.host}:{self.port(service)}").rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        return (configured or f"http://{host}:{self.port(service)}").rstrip("/")
 
     @property
     def dev_key_path(self) -> Path:

@@ -1,71 +1,45 @@
-"""The demo's consistency checks: the final state read back, and what is wrong with it."""
+"""The demo's consistency checks: what is wrong with the final state, and the list of checks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
-from ops.demo.client import (
-    LIVE_INVOICE,
-    Item,
-    cancel,
-    collect,
-    describe,
-    order_status,
-    parallel,
-    pay,
-)
-from ops.demo.scenario import Placement, Run, run_orders
-
-
-@dataclass(frozen=True)
-class Check:
-    """One consistency check and the offenders it found (none means PASS)."""
-
-    name: str
-    offenders: list[str]
+from ops.demo.access import check_access
+from ops.demo.calls import LIVE_INVOICE, cancel, order_status, pay
+from ops.demo.client import Item, describe
+from ops.demo.gateway_check import check_gateway
+from ops.demo.record import Placement, Run
+from ops.demo.state import Check, FinalState
 
 
 def expected_refusals(run: Run, untouched: list[Item]) -> None:
     """Cancelling a paid order must answer 409, paying an issued invoice the wrong amount
-    422; each other answer, or a missing candidate, is recorded as an offender."""
-    paid = next((i for i in run.paid_ids if order_status(run.endpoints, i) == "paid"), None)
+    422 (both asked by the order's customer); each other answer, or a missing candidate,
+    is recorded as an offender."""
+    owners = run.owners()
+    paid = next(
+        (
+            i
+            for i in run.paid_ids
+            if i in owners
+            and order_status(run.endpoints, i, run.tokens.customer(owners[i])) == "paid"
+        ),
+        None,
+    )
     if paid is None:
         run.refusals.append("no order showing paid to try cancelling")
-    elif (reply := cancel(run.endpoints, paid)).status != 409:
+    elif (reply := cancel(run.endpoints, paid, run.tokens.customer(owners[paid]))).status != 409:
         run.refusals.append(f"cancelling paid order {paid}: {describe(reply)}, expected 409")
     if not untouched:
         run.refusals.append("no issued invoice to try paying the wrong amount")
         return
     order = untouched[0]
     wrong = str(Decimal(order["total"]) + Decimal("0.01"))
-    if (reply := pay(run.endpoints, order, wrong)).status != 422:
+    if (reply := pay(run.endpoints, order, run.token_of(order), wrong)).status != 422:
         run.refusals.append(
             f"paying {wrong} for order {order['id']} (total {order['total']}): "
             f"{describe(reply)}, expected 422"
         )
-
-
-@dataclass(frozen=True)
-class FinalState:
-    """The run's orders and, for each, its invoices (None where they could not be read)."""
-
-    orders: list[Item]
-    invoices: dict[str, list[Item] | None]
-
-    def all_invoices(self) -> list[Item]:
-        """Every invoice of the run's orders."""
-        return [i for invoices in self.invoices.values() for i in invoices or []]
-
-
-def read_final_state(run: Run) -> FinalState | None:
-    """Read every order of the run and each one's invoices; None if the orders cannot be read."""
-    orders = run_orders(run)
-    if orders is None:
-        return None
-    ids = [order["id"] for order in orders]
-    invoices = parallel(lambda i: collect(run.endpoints.invoices, "/invoices", order_id=i), ids)
-    return FinalState(orders, dict(zip(ids, invoices, strict=True)))
 
 
 def check_finished(run: Run, state: FinalState) -> list[str]:
@@ -177,8 +151,9 @@ def check_replays(run: Run, state: FinalState) -> list[str]:
     ]
 
 
-def consistency_checks(run: Run, state: FinalState) -> list[Check]:
-    """Every check of the final state, in the order the summary shows them."""
+def consistency_checks(run: Run, state: FinalState, started: bool) -> list[Check]:
+    """Every check of the final state, in the order the summary shows them; ``started``
+    says the demo started the system itself (so the gateway must be running)."""
     return [
         Check("scenario requests accepted", run.unexpected),
         Check("every order finished (no pending)", check_finished(run, state)),
@@ -188,4 +163,6 @@ def consistency_checks(run: Run, state: FinalState) -> list[Check]:
         Check("payments and cancellations took effect", check_effects(run, state)),
         Check("idempotent replays: first response, no extra order", check_replays(run, state)),
         Check("expected 409 (cancel paid) and 422 (wrong amount)", run.refusals),
+        Check("authorization enforced (401, 403, 404)", check_access(run, state)),
+        check_gateway(run, state, started),
     ]

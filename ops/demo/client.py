@@ -1,4 +1,4 @@
-"""The demo's HTTP client: requests, the API calls it makes, listings, threads, polling."""
+"""The demo's HTTP client: requests with a bearer token, listings, threads, polling."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ CLIENT_THREADS = 8
 REQUEST_TIMEOUT = 10.0  # seconds, per HTTP request
 POLL_INTERVAL = 0.25  # seconds between two looks at a condition we wait for
 PAGE_LIMIT = 10  # small pages, so every listing walks next_cursor
-LIVE_INVOICE = frozenset({"issued", "paid"})
 
 Item = dict[str, Any]  # an order or an invoice as the API shows it
 T = TypeVar("T")
@@ -37,24 +36,33 @@ class Reply(NamedTuple):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Base URLs of the two services."""
+    """Base URLs of the two services and of the gateway (the BFF)."""
 
     orders: str
     invoices: str
+    gateway: str
 
     @classmethod
     def of(cls, settings: Settings) -> Endpoints:
-        """The services of ``settings`` (host and ports)."""
+        """The services and the gateway of ``settings`` (host and ports)."""
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         return cls(
-            f"http://{host}:{settings.orders_port}", f"http://{host}:{settings.invoices_port}"
+            f"http://{host}:{settings.orders_port}",
+            f"http://{host}:{settings.invoices_port}",
+            f"http://{host}:{settings.gateway_port}",
         )
 
 
 def call(
-    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+    *,
+    token: str | None,
 ) -> Reply:
-    """Send one request with a JSON body (if any); never raises.
+    """Send one request with a JSON body (if any) as the bearer of ``token`` (None: send
+    no Authorization header); never raises.
 
     Any HTTP status comes back as a :class:`Reply`; a transport failure (refused,
     reset, timed out after ``REQUEST_TIMEOUT``) comes back with status 0.
@@ -64,6 +72,8 @@ def call(
     request.add_header("Accept", "application/json")
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
@@ -97,13 +107,14 @@ def url(base: str, path: str, **query: object) -> str:
     return f"{base}{path}?{urllib.parse.urlencode(params)}" if params else f"{base}{path}"
 
 
-def collect(base: str, path: str, **query: object) -> list[Item] | None:
-    """Every item of a listing, page by page through ``next_cursor``; None on any error."""
+def collect(base: str, path: str, *, token: str, **query: object) -> list[Item] | None:
+    """Every item of a listing as the bearer of ``token``, page by page through
+    ``next_cursor``; None on any error."""
     items: list[Item] = []
     cursor: str | None = None
     seen: set[str] = set()
     while True:
-        reply = call("GET", url(base, path, **query, limit=PAGE_LIMIT, cursor=cursor))
+        reply = call("GET", url(base, path, **query, limit=PAGE_LIMIT, cursor=cursor), token=token)
         if reply.status != 200 or not isinstance(reply.body, dict):
             return None
         items.extend(reply.body.get("items") or [])
@@ -148,36 +159,3 @@ def describe(reply: Reply) -> str:
     body = reply.body if isinstance(reply.body, dict) else {}
     detail = body.get("detail") or body.get("error") or body.get("title") or ""
     return f"{reply.status or 'no answer'} {detail}".strip()
-
-
-def pay(endpoints: Endpoints, order: Item, amount: str | None = None) -> Reply:
-    """Pay the order's invoice (found by ``GET /invoices?order_id=``) with ``amount``, or
-    with its total; status 0 if the order has not exactly one invoice."""
-    invoices = collect(endpoints.invoices, "/invoices", order_id=order["id"])
-    if invoices is None or len(invoices) != 1:
-        count = "?" if invoices is None else len(invoices)
-        return Reply(0, Message(), {"error": f"order has {count} invoices, expected 1"})
-    invoice = invoices[0]
-    return call(
-        "POST",
-        f"{endpoints.invoices}/invoices/{invoice['id']}/payments",
-        {"amount": amount or invoice["total"]},
-        idempotency_key(),
-    )
-
-
-def cancel(endpoints: Endpoints, order_id: str) -> Reply:
-    """``POST /orders/{id}/cancel`` without a body, under a fresh Idempotency-Key."""
-    return call("POST", f"{endpoints.orders}/orders/{order_id}/cancel", None, idempotency_key())
-
-
-def order_status(endpoints: Endpoints, order_id: str) -> str | None:
-    """The order's status as ``GET /orders/{id}`` shows it; None if it did not answer 200."""
-    reply = call("GET", f"{endpoints.orders}/orders/{order_id}")
-    return reply.body.get("status") if reply.status == 200 and reply.body else None
-
-
-def live_invoices(endpoints: Endpoints, order_id: str) -> int | None:
-    """How many issued or paid invoices the order has; None if the listing failed."""
-    invoices = collect(endpoints.invoices, "/invoices", order_id=order_id)
-    return None if invoices is None else sum(i["status"] in LIVE_INVOICE for i in invoices)

@@ -6,9 +6,11 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 
-from ops.demo.checks import Check, FinalState, replay_problem
+from ops.demo.checks import replay_problem
 from ops.demo.client import Item
-from ops.demo.scenario import LOW_CREDIT_LIMIT, Run
+from ops.demo.record import Run
+from ops.demo.scenario import LOW_CREDIT_LIMIT
+from ops.demo.state import Check, FinalState
 
 SHOWN_OFFENDERS = 5
 ORDER_STATUSES = ("pending", "confirmed", "paid", "cancelled")
@@ -46,9 +48,13 @@ def print_table(title: str, rows: Iterable[tuple[str, object]]) -> None:
 
 
 def print_checks(checks: list[Check]) -> None:
-    """The checks table, with the first offenders of every failed check below it."""
+    """The checks table (a skipped check shows why instead of its offenders), with the
+    first offenders of every failed check below it."""
     print(f"{'Consistency checks':<52}{'result':>8}{'offenders':>11}")
     for check in checks:
+        if check.skipped is not None and not check.offenders:
+            print(f"  {check.name:<50}{'SKIP':>8} ({check.skipped})")
+            continue
         result = "FAIL" if check.offenders else "PASS"
         print(f"  {check.name:<50}{result:>8}{len(check.offenders):>11}")
     for check in checks:

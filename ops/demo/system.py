@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -14,19 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops.demo.checks import consistency_checks, expected_refusals, read_final_state
+from ops.bootstrap import NoSigningKey
 from ops.demo.client import Endpoints, call, describe, poll_until
-from ops.demo.report import print_summary
-from ops.demo.scenario import (
-    choose_actions,
-    new_run,
-    pay_and_cancel,
-    place_orders,
-    set_credit_limits,
-    timed,
-    wait_for_effects,
-    wait_until_settled,
-)
+from ops.demo.driver import run_scenario
+from ops.demo.identity import Tokens, signing_keys
 from ops.settings import Settings
 
 READY_TIMEOUT = 60.0  # seconds for a started system to answer GET /ready
@@ -35,9 +27,9 @@ LOG_TAIL_LINES = 40
 
 
 def busy_ports(settings: Settings) -> list[int]:
-    """The service ports on which something already accepts connections."""
+    """The service and gateway ports on which something already accepts connections."""
     busy = []
-    for port in (settings.orders_port, settings.invoices_port):
+    for port in (settings.orders_port, settings.invoices_port, settings.gateway_port):
         with contextlib.suppress(OSError), socket.create_connection((settings.host, port), 1.0):
             busy.append(port)
     return busy
@@ -77,7 +69,7 @@ def wait_ready(endpoints: Endpoints, child: subprocess.Popen[bytes], timeout: fl
 
     def ready_or_dead() -> bool:
         waiting.difference_update(
-            {base for base in waiting if call("GET", f"{base}/ready").status == 200}
+            {base for base in waiting if call("GET", f"{base}/ready", token=None).status == 200}
         )
         return not waiting or child.poll() is not None
 
@@ -107,17 +99,30 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def attached(endpoints: Endpoints, args: argparse.Namespace) -> int:
-    """Run the scenario against a system that is already running, if both services are ready."""
+def tokens_for(settings: Settings) -> Tokens | None:
+    """Tokens signed with the system's keys (see ``signing_keys``); None, after saying
+    why, if there is no key to sign with."""
+    try:
+        return Tokens(signing_keys(settings))
+    except NoSigningKey as exc:
+        print(f"orderflow demo: {exc}", file=sys.stderr)
+        return None
+
+
+def attached(settings: Settings, endpoints: Endpoints, args: argparse.Namespace) -> int:
+    """Run the scenario against a system that is already running, if both services are
+    ready and a key to sign tokens with is configured (or in ``settings.data_dir``)."""
     for base in (endpoints.orders, endpoints.invoices):
-        if (reply := call("GET", f"{base}/ready")).status != 200:
+        if (reply := call("GET", f"{base}/ready", token=None)).status != 200:
             print(
                 f"orderflow demo: GET {base}/ready: {describe(reply)}; "
                 "start the system first, or leave out --attach",
                 file=sys.stderr,
             )
             return 1
-    return run_scenario(endpoints, args, "attached")
+    if (tokens := tokens_for(settings)) is None:
+        return 1
+    return run_scenario(endpoints, tokens, args, "attached", started=False)
 
 
 def with_system(settings: Settings, endpoints: Endpoints, args: argparse.Namespace) -> int:
@@ -145,8 +150,14 @@ def with_system(settings: Settings, endpoints: Endpoints, args: argparse.Namespa
                 file=sys.stderr,
             )
             return 1
+        # the child created its development key (if it needed one) before it was ready
+        keys_from = (
+            settings if settings.distributed else dataclasses.replace(settings, data_dir=workdir)
+        )
+        if (tokens := tokens_for(keys_from)) is None:
+            return 1
         mode = "distributed" if settings.distributed else "standalone"
-        status = run_scenario(endpoints, args, mode)
+        status = run_scenario(endpoints, tokens, args, mode, started=True)
     finally:
         print(f"system stopped (exit status {stop_system(child)})", flush=True)
     if status == 0:
@@ -154,36 +165,6 @@ def with_system(settings: Settings, endpoints: Endpoints, args: argparse.Namespa
     else:
         print(f"kept for inspection: {workdir}", flush=True)
     return status
-
-
-def run_scenario(endpoints: Endpoints, args: argparse.Namespace, mode: str) -> int:
-    """Drive the whole scenario, print the summary; 0 only if every check passed."""
-    started = time.monotonic()
-    run = new_run(endpoints, args.customers)
-    print(f"run {run.run_id}: placing {args.orders} orders ...", flush=True)
-    with timed(run, "placing orders"):
-        set_credit_limits(run)
-        place_orders(run, args.orders)
-    print("waiting until no order is pending ...", flush=True)
-    with timed(run, "sagas settling"):
-        orders = wait_until_settled(run, args.timeout) or []
-    to_pay, to_cancel, untouched = choose_actions(orders)
-    print(f"paying {len(to_pay)} and cancelling {len(to_cancel)} confirmed orders ...", flush=True)
-    with timed(run, "paying and cancelling"):
-        pay_and_cancel(run, to_pay, to_cancel)
-    cancelled = run.cancelled_ids + [o["id"] for o in orders if o["status"] == "cancelled"]
-    with timed(run, "payments and voids applied"):
-        if not wait_for_effects(run, cancelled, args.timeout):
-            print(f"  not all applied after {args.timeout:g} s; going on to report it")
-    expected_refusals(run, untouched)
-    state = read_final_state(run)
-    if state is None:
-        print("orderflow demo: could not read the run's orders back", file=sys.stderr)
-        return 1
-    run.timings["total"] = time.monotonic() - started
-    checks = consistency_checks(run, state)
-    print_summary(run, state, checks, mode)
-    return 0 if all(not check.offenders for check in checks) else 1
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
@@ -197,7 +178,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     endpoints = Endpoints.of(settings)
     try:
         if args.attach:
-            return attached(endpoints, args)
+            return attached(settings, endpoints, args)
         return with_system(settings, endpoints, args)
     except KeyboardInterrupt:
         print("orderflow demo: interrupted", file=sys.stderr)
