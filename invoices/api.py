@@ -70,7 +70,7 @@ class InvoiceCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal = principal_of(req)
         errors = FieldCollector()
-        order_ids = _order_ids(req.get_param_as_list("order_id"), errors)
+        order_ids = _order_ids(req.get_param_as_list("order_id", delimiter=","), errors)
         customer_id = _customer(req.get_param("customer_id"), errors)
         if customer_id is not None and not principal.is_operator:
             errors.add("customer_id", "only operators filter by customer; yours is implied")

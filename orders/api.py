@@ -16,6 +16,7 @@ from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send,
 from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
 from orders import queries, service
+from orders.domain import MAX_TEXT as MAX_CUSTOMER_ID
 from orders.domain import OrderNotFound, Status, validate_new_order
 from orders.models import IdempotencyKey, Order, OrderStep, database
 
@@ -89,8 +90,10 @@ class OrderCollection(_Idempotent):
         customer_id = req.get_param("customer_id")
         if customer_id is not None and not principal.is_operator:
             errors.add("customer_id", "only operators filter by customer; yours is implied")
-        elif customer_id is not None and (not customer_id or "\x00" in customer_id):
-            errors.add("customer_id", "must be a non-empty string")
+        elif customer_id is not None and (
+            not 0 < len(customer_id) <= MAX_CUSTOMER_ID or not customer_id.isprintable()
+        ):
+            errors.add("customer_id", f"must be 1 to {MAX_CUSTOMER_ID} printable characters")
         if not principal.is_operator:
             customer_id = principal.subject
         status = None

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from ops.shared.errors import Conflict, FieldCollector, NotFound
-from ops.shared.money import AmountError, parse_amount
+from ops.shared.money import MAX_MINOR, AmountError, format_minor, parse_amount
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -122,6 +122,8 @@ def validate_new_order(body: dict[str, Any], customer_id: str) -> NewOrder:
     if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         errors.add("currency", "must be three upper-case letters, such as EUR")
     lines = _lines(body.get("lines"), errors)
+    if sum(line.amount_minor for line in lines) > MAX_MINOR:
+        errors.add("lines", f"the order total must not exceed {format_minor(MAX_MINOR)}")
     for name in sorted(set(body) - {"currency", "lines"}):
         hint = " (the customer is the token's subject)" if name == "customer_id" else ""
         errors.add(name, f"is not a field of an order{hint}")

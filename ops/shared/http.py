@@ -19,6 +19,7 @@ import peewee
 from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError, InvalidFields
+from ops.shared.openapi import OpenApiDocument, load_document
 
 log = logging.getLogger(__name__)
 
@@ -257,4 +258,5 @@ def create_base_app(
     app.add_error_handler(DomainError, handle_domain_error)
     app.add_route("/health", Health(service))
     app.add_route("/ready", Ready(service, {"database": database_check(database), **ready_checks}))
+    app.add_route("/openapi.json", OpenApiDocument(load_document(service)))
     return app

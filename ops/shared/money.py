@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MINOR_PER_MAJOR = 100
-MAX_MINOR = 10**15  # ten trillion: far beyond any order, well inside a BIGINT
+MAX_MINOR = 10**15 - 1  # 9999999999999.99: far beyond any order, well inside a BIGINT
 
 
 class AmountError(ValueError):

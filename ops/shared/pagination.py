@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,8 @@ def encode_cursor(created_at: dt.datetime, row_id: str) -> str:
 
 
 def parse_page(limit: str | None, cursor: str | None, errors: FieldCollector) -> Page:
-    """Validate ``limit`` (1..200, default 50) and ``cursor``; problems go to ``errors``."""
+    """Validate ``limit`` (1..200, default 50) and ``cursor`` (a timestamp and a row's
+    UUID, as :func:`encode_cursor` made it); problems go to ``errors``."""
     size = DEFAULT_LIMIT
     if limit is not None:
         if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
@@ -49,8 +51,9 @@ def parse_page(limit: str | None, cursor: str | None, errors: FieldCollector) ->
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             stamp, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            after = (dt.datetime.fromisoformat(stamp), str(row_id))
-        except (ValueError, TypeError, binascii.Error):
+            # Row ids are UUIDs in both services; anything else was not issued by us.
+            after = (dt.datetime.fromisoformat(stamp), str(uuid.UUID(row_id)))
+        except (ValueError, TypeError, AttributeError, binascii.Error):
             errors.add("cursor", "is not a cursor this service issued")
     return Page(size, after)
 
