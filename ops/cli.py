@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 
 from ops.logs import configure_logging
 from ops.settings import Settings, SettingsError
@@ -69,7 +68,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ops import bootstrap
-    from ops.serving import http_server, stop_event_on_signals, stop_http_server
+    from ops.serving import http_server, run_http_server, stop_event_on_signals
 
     if args.service != "gateway":
         bootstrap.init_databases(settings, [args.service])
@@ -77,14 +76,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         bootstrap.build_app(settings, args.service), settings, settings.port(args.service)
     )
     stop = stop_event_on_signals()
-    thread = threading.Thread(target=server.run, name="http", daemon=True)
-    thread.start()
     print(
         f"{args.service} API listening on http://{settings.host}:{settings.port(args.service)}",
         flush=True,
     )
-    stop.wait()
-    stop_http_server(server)
+    run_http_server(server, stop)
     return 0
 
 

@@ -34,8 +34,15 @@ def http_server(app: falcon.App, settings: Settings, port: int) -> Any:
     )
 
 
-def stop_http_server(server: Any) -> None:
-    """Finish in-flight requests (up to 5 s) and close the listening socket."""
+def run_http_server(server: Any, stop: threading.Event) -> None:
+    """Serve until ``stop`` is set, then finish in-flight requests (up to 5 s) and close.
+
+    The loop runs in short rounds so the sockets are closed from the thread that polls
+    them (closing them from another thread races waitress's ``select``).
+    """
+    use_poll = server.adj.asyncore_use_poll
+    while not stop.is_set():
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=use_poll, count=1)
     server.task_dispatcher.shutdown(timeout=5)
     wasyncore.close_all(server._map)
 

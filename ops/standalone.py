@@ -17,7 +17,7 @@ import logging
 import dramatiq
 
 from ops import bootstrap
-from ops.serving import http_server, start_thread, stop_event_on_signals, stop_http_server
+from ops.serving import http_server, run_http_server, start_thread, stop_event_on_signals
 from ops.settings import Settings
 from ops.shared.clock import utcnow
 from ops.shared.database import unit_of_work
@@ -57,13 +57,12 @@ def run(settings: Settings) -> None:
     worker.start()
     for relay in relays:
         start_thread(relay.name, relay.run, stop)
-    servers = {}
+    servers = []
     for service in bootstrap.FRONTS:
         server = http_server(
             bootstrap.build_app(settings, service), settings, settings.port(service)
         )
-        servers[service] = server
-        start_thread(f"{service}-http", server.run)
+        servers.append(start_thread(f"{service}-http", run_http_server, server, stop))
         log.info("%s API listening on http://%s:%d", service, settings.host, settings.port(service))
     print(
         f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
@@ -73,7 +72,7 @@ def run(settings: Settings) -> None:
         flush=True,
     )
     stop.wait()
-    for server in servers.values():
-        stop_http_server(server)
+    for thread in servers:
+        thread.join(10)
     worker.stop(timeout=10_000)
     log.info("standalone stopped")

@@ -30,7 +30,9 @@ def test_migrate_is_versioned_and_safe_to_run_twice(make_cluster) -> None:
     ]
     expected = {"orders": ["0001_initial", "0002_order_steps"], "invoices": ["0001_initial"]}
     for service, names in expected.items():
-        history = cluster.query(service, f"SELECT name FROM {service}_schema_migrations ORDER BY id")
+        history = cluster.query(
+            service, f"SELECT name FROM {service}_schema_migrations ORDER BY id"
+        )
         assert [name for (name,) in history] == names
 
 

@@ -1,0 +1,59 @@
+"""The gateway's Falcon app: ``create_app`` wires clients, middleware and routes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import falcon
+
+from gateway.clients import ServiceClient
+from gateway.compose import Upstream
+from gateway.graphql import build_schema
+from gateway.outcomes import UpstreamProblem
+from gateway.resources import GraphQL, MyOrder, MyOrders, Readiness, handle_upstream_problem
+from ops.shared.auth import Authentication, TokenKeys
+from ops.shared.errors import DomainError
+from ops.shared.http import (
+    PUBLIC_PATHS,
+    BodyLimit,
+    Health,
+    handle_domain_error,
+    handle_unexpected,
+    serialize_problem,
+)
+from ops.shared.openapi import OpenApiDocument, load_document
+
+MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
+UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
+
+
+def create_app(
+    *, orders_url: str, invoices_url: str, timeout: float, token_keys: TokenKeys
+) -> falcon.App:
+    """The gateway HTTP app: no database; the services at ``orders_url`` and
+    ``invoices_url`` are called with ``timeout`` seconds per call.
+
+    Every route but ``/health``, ``/ready`` (and ``/openapi.json``, where the wiring
+    serves ``gateway/openapi.json``) needs a Bearer token that ``token_keys``
+    verifies: 401 before any service is called.
+    """
+    pool = ThreadPoolExecutor(max_workers=UPSTREAM_THREADS, thread_name_prefix="gateway-call")
+    upstream = Upstream(
+        orders=ServiceClient("orders", orders_url, timeout, pool),
+        invoices=ServiceClient("invoices", invoices_url, timeout, pool),
+    )
+    app = falcon.App(
+        middleware=[Authentication(token_keys, PUBLIC_PATHS), BodyLimit(MAX_BODY_BYTES)]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.set_error_serializer(serialize_problem)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(DomainError, handle_domain_error)
+    app.add_error_handler(UpstreamProblem, handle_upstream_problem)
+    app.add_route("/health", Health("gateway"))
+    app.add_route("/ready", Readiness(upstream))
+    app.add_route("/me/orders", MyOrders(upstream))
+    app.add_route("/me/orders/{order_id:uuid}", MyOrder(upstream))
+    app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
+    app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
+    return app

@@ -1,0 +1,127 @@
+"""The compositions both the REST resources and the GraphQL resolvers use.
+
+Each function takes the :class:`Upstream` clients and the caller's forwarded
+headers and returns plain JSON-ready dicts. The orders service is required: its
+failure raises :class:`UpstreamProblem` (503), and its 4xx answers are passed on
+unchanged (404 stays 404, 401 stays 401). The invoices service is optional: its
+failure leaves ``invoice: null`` and adds a ``partial_failures`` marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.clients import Failure, ServiceClient
+from gateway.outcomes import canonical_id, optional_items, required, required_items
+from ops.shared.idempotency import validate_key
+
+LIST_PARAMS = ("status", "limit", "cursor")  # what /me/orders passes on to GET /orders
+SUMMARY_FIELDS = ("id", "number", "status", "total")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The two services the gateway composes."""
+
+    orders: ServiceClient
+    invoices: ServiceClient
+
+
+def my_orders(
+    upstream: Upstream, forward: Mapping[str, str], query: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """A page of the caller's orders, each with ``invoice`` (a summary or ``None``).
+
+    ``query`` may hold ``status``, ``limit`` and ``cursor`` (the orders service
+    validates them). The page's invoices come from ONE batched invoices call.
+    """
+    params = [(name, query[name]) for name in LIST_PARAMS if query.get(name) is not None]
+    orders, page = required_items(
+        upstream.orders.call("GET", "/orders", params=params, headers=forward)
+    )
+    summaries: dict[str, dict[str, Any]] = {}
+    failures: list[dict[str, str]] = []
+    if orders:
+        ids = [str(order.get("id")) for order in orders]
+        batch = [("order_id", order_id) for order_id in ids] + [("limit", str(len(ids)))]
+        invoices, failures = optional_items(
+            upstream.invoices.call("GET", "/invoices", params=batch, headers=forward)
+        )
+        for invoice in invoices or []:
+            summaries[str(invoice.get("order_id"))] = {
+                name: invoice.get(name) for name in SUMMARY_FIELDS
+            }
+    return {
+        "items": [{**order, "invoice": summaries.get(str(order.get("id")))} for order in orders],
+        "next_cursor": page.get("next_cursor"),
+        "partial_failures": failures,
+    }
+
+
+def order_detail(upstream: Upstream, forward: Mapping[str, str], order_id: str) -> dict[str, Any]:
+    """One order with its full invoice (or ``None``) and its timeline.
+
+    The three look-ups are independent (the invoice is found by order id) and run
+    in parallel, each within the timeout.
+    """
+    order_id = canonical_id(order_id, "order")
+    order_call = upstream.orders.start("GET", f"/orders/{order_id}", headers=forward)
+    timeline_call = upstream.orders.start("GET", f"/orders/{order_id}/timeline", headers=forward)
+    invoice_call = upstream.invoices.start(
+        "GET", "/invoices", params=[("order_id", order_id)], headers=forward
+    )
+    order = required(order_call.result())
+    timeline, _ = required_items(timeline_call.result())
+    invoices, failures = optional_items(invoice_call.result())
+    return {
+        "order": order,
+        "invoice": invoices[0] if invoices else None,
+        "timeline": timeline,
+        "partial_failures": failures,
+    }
+
+
+def _with_key(forward: Mapping[str, str], idempotency_key: str | None) -> dict[str, str]:
+    """The forwarded headers plus a valid ``Idempotency-Key`` (422 if unusable)."""
+    headers = dict(forward)
+    if validate_key(idempotency_key) is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers
+
+
+def place_order(
+    upstream: Upstream,
+    forward: Mapping[str, str],
+    body: Mapping[str, Any],
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """Place an order (``{"currency", "lines"}``) for the caller; returns the new order."""
+    headers = _with_key(forward, idempotency_key)
+    outcome = upstream.orders.call("POST", "/orders", headers=headers, body=dict(body))
+    return required(outcome, effect=True)
+
+
+def cancel_order(
+    upstream: Upstream, forward: Mapping[str, str], order_id: str, idempotency_key: str | None
+) -> dict[str, Any]:
+    """Cancel one of the caller's orders; returns the cancelled order."""
+    order_id = canonical_id(order_id, "order")
+    headers = _with_key(forward, idempotency_key)
+    outcome = upstream.orders.call("POST", f"/orders/{order_id}/cancel", headers=headers)
+    return required(outcome, effect=True)
+
+
+def readiness(upstream: Upstream) -> dict[str, str]:
+    """Each service's ``/health``, checked in parallel: ``"ok"`` or why not."""
+    clients = {"orders": upstream.orders, "invoices": upstream.invoices}
+    calls = {name: client.start("GET", "/health") for name, client in clients.items()}
+    checks = {}
+    for name, call in calls.items():
+        outcome = call.result()
+        if isinstance(outcome, Failure):
+            checks[name] = f"{outcome.reason}: {outcome.detail}"
+        else:
+            checks[name] = "ok" if outcome.ok else f"error: answered {outcome.status}"
+    return checks

@@ -1,0 +1,97 @@
+"""The gateway's Falcon resources: authorise, call a composition, write the answer."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import falcon
+from graphql import GraphQLSchema
+
+from gateway import compose
+from gateway.clients import forwarded_headers
+from gateway.compose import Upstream
+from gateway.graphql import Context, execute
+from gateway.outcomes import UpstreamProblem
+from ops.shared.auth import principal_of, require_customer
+from ops.shared.http import PROBLEM_JSON, Problem, read_json
+
+
+def forwarded(req: falcon.Request) -> dict[str, str]:
+    """The caller's headers the services must see."""
+    return forwarded_headers(req.get_header)
+
+
+def handle_upstream_problem(
+    req: falcon.Request, resp: falcon.Response, exc: UpstreamProblem, params: dict[str, Any]
+) -> None:
+    """Write a service's problem (or the gateway's 503) as problem+json, unchanged."""
+    resp.status = falcon.code_to_http_status(exc.status)
+    resp.content_type = PROBLEM_JSON
+    resp.data = json.dumps(exc.document).encode()
+    for name, value in exc.headers.items():
+        resp.set_header(name, value)
+    if exc.status == 401:
+        resp.set_header("WWW-Authenticate", 'Bearer realm="orderflow"')
+    resp.append_header("Vary", "Accept")
+
+
+class MyOrders:
+    """``GET /me/orders``: the caller's orders with invoice summaries."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_customer(req)
+        query = {name: req.get_param(name) for name in compose.LIST_PARAMS}
+        resp.media = compose.my_orders(self.upstream, forwarded(req), query)
+
+
+class MyOrder:
+    """``GET /me/orders/{id}``: one order with its invoice and timeline."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        require_customer(req)
+        resp.media = compose.order_detail(self.upstream, forwarded(req), str(order_id))
+
+
+class Readiness:
+    """``GET /ready``: 200 when both services answer ``/health``, else 503 naming them."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        checks = compose.readiness(self.upstream)
+        if all(value == "ok" for value in checks.values()):
+            resp.media = {"status": "ready", "service": "gateway", "checks": checks}
+            return
+        failing = ", ".join(name for name, value in checks.items() if value != "ok")
+        raise Problem(
+            503,
+            "Not ready",
+            f"unavailable: {failing}",
+            checks=checks,
+            headers={"Retry-After": "1"},
+        )
+
+
+class GraphQL:
+    """``POST /graphql``: a JSON ``{"query", "variables", "operationName"}`` request."""
+
+    def __init__(self, schema: GraphQLSchema, upstream: Upstream, max_body_bytes: int) -> None:
+        self.schema = schema
+        self.upstream = upstream
+        self.max_body_bytes = max_body_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        data = read_json(req, self.max_body_bytes)
+        context = Context(self.upstream, forwarded(req), principal_of(req))
+        status, result = execute(self.schema, data, context)
+        resp.status = falcon.code_to_http_status(status)
+        resp.media = result
