@@ -66,7 +66,12 @@ def test_orderflow_up_runs_every_part_and_stops_them_on_ctrl_c(make_cluster) -> 
         ):
             assert part in printed
         assert f"http://127.0.0.1:{cluster.ports['orders']}" in printed
-        wait_until(lambda: cluster.request("GET", "invoices", "/ready")[0] == 200, 30, "ready")
+        for service in ("orders", "invoices", "gateway"):
+            wait_until(
+                lambda service=service: cluster.request("GET", service, "/ready")[0] == 200,
+                30,
+                f"{service} to be ready",
+            )
         _, order = cluster.place_order("up-customer")
         cluster.wait_for_status(order["id"], "confirmed")
         children = _children(up.pid)
