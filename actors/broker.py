@@ -18,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
+from actors.tracing import Tracing
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
 # seconds, and never block forever on a broker that is out of resources.
@@ -62,6 +63,7 @@ def build_broker(
     queues a worker consumes ever open their database.
     """
     middleware = [
+        Tracing(),  # first: its span is current in every other hook and in the actor
         ShutdownNotifications(),
         TimeLimit(),
         DeadLetters(dead_letter_handlers, default_dead_letter_handlers),

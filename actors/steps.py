@@ -39,4 +39,11 @@ def declare(
 
 def outcome(actor: str, order_id: str, dedupe_key: str, result: str) -> None:
     """Log one line per step: which order, which message, what happened."""
-    log.info("%s order_id=%s dedupe_key=%s outcome=%s", actor, order_id, dedupe_key, result)
+    log.info(
+        "%s order_id=%s dedupe_key=%s outcome=%s",
+        actor,
+        order_id,
+        dedupe_key,
+        result,
+        extra={"actor": actor, "order_id": order_id, "dedupe_key": dedupe_key, "outcome": result},
+    )

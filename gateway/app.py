@@ -22,6 +22,7 @@ from ops.shared.http import (
     serialize_problem,
 )
 from ops.shared.openapi import OpenApiDocument, load_document
+from ops.shared.tracing import TraceHeader
 
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
@@ -43,7 +44,11 @@ def create_app(
         invoices=ServiceClient("invoices", invoices_url, timeout, pool),
     )
     app = falcon.App(
-        middleware=[Authentication(token_keys, PUBLIC_PATHS), BodyLimit(MAX_BODY_BYTES)]
+        middleware=[
+            TraceHeader(),
+            Authentication(token_keys, PUBLIC_PATHS),
+            BodyLimit(MAX_BODY_BYTES),
+        ]
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_problem)

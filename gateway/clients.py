@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+from ops.shared.tracing import current_carrier
+
 Reason = Literal["unavailable", "timeout", "error"]
 
 # Request headers passed on to the services when the caller sent them.
@@ -56,8 +58,14 @@ Outcome = Reply | Failure
 
 
 def forwarded_headers(get_header: Callable[[str], str | None]) -> dict[str, str]:
-    """The caller's headers the services must see (token, correlation and trace ids)."""
-    return {name: value for name in FORWARDED_HEADERS if (value := get_header(name))}
+    """The caller's headers the services must see (token, correlation and trace ids).
+
+    Inside a traced request the trace headers name the gateway's own span, so the
+    services' spans are its children; otherwise the caller's are passed through.
+    """
+    headers = {name: value for name in FORWARDED_HEADERS if (value := get_header(name))}
+    headers.update(current_carrier())
+    return headers
 
 
 class Pending:

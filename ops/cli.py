@@ -31,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"orderflow: configuration error: {exc}", file=sys.stderr)
         return 2
-    process = os.environ.get("ORDERFLOW_PROCESS") or f"orderflow-{args.command}"
-    configure_logging(settings.log_level, process)
+    process = settings.process_name or _process_name(args)
+    configure_logging(settings.log_level, process, settings.log_format)
+    if args.command in TRACED_COMMANDS:
+        from ops.telemetry import setup_tracing
+
+        setup_tracing(settings, process)
     from ops.bootstrap import NoSigningKey, SchemaOutOfDate
 
     try:
@@ -40,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     except (NoSigningKey, SchemaOutOfDate) as exc:
         print(f"orderflow: {exc}", file=sys.stderr)
         return 2
+
+
+TRACED_COMMANDS = ("standalone", "serve", "relay")
+
+
+def _process_name(args: argparse.Namespace) -> str:
+    """``orders-api``, ``invoices-relay``, … as ``orderflow up`` names its children."""
+    if args.command == "serve":
+        return f"{args.service}-api"
+    if args.command == "relay":
+        return f"{args.service}-relay"
+    return f"orderflow-{args.command}"
 
 
 def _standalone(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+TRACES_EXPORTERS = ("none", "otlp", "console")
+
 
 class SettingsError(ValueError):
     """Raised when an environment variable holds a value we cannot use."""
@@ -55,6 +57,9 @@ class Settings:
     orders_url: str | None = None
     invoices_url: str | None = None
     gateway_timeout: float = 2.0
+    traces_exporter: str = "none"
+    log_format: str = "text"
+    process_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_backoff_ms >= 30 * 60 * 1000:
@@ -62,6 +67,12 @@ class Settings:
                 "MAX_BACKOFF_MS must stay below RabbitMQ's consumer_timeout (30 minutes): "
                 "a delayed retry is held unacknowledged by the worker until it is due"
             )
+        if self.traces_exporter not in TRACES_EXPORTERS:
+            raise SettingsError(
+                f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)}"
+            )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("LOG_FORMAT must be text or json")
         if self.default_credit_limit < 0:
             raise SettingsError("INVOICES_DEFAULT_CREDIT_LIMIT must not be negative")
 
@@ -133,6 +144,9 @@ class Settings:
             orders_url=reader.text("ORDERS_URL"),
             invoices_url=reader.text("INVOICES_URL"),
             gateway_timeout=reader.number("GATEWAY_TIMEOUT", cls.gateway_timeout),
+            traces_exporter=(reader.text("OTEL_TRACES_EXPORTER") or cls.traces_exporter).lower(),
+            log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
+            process_name=reader.text("ORDERFLOW_PROCESS"),
         )
         if settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("ORDERFLOW_JWT_SECRET must be at least 32 bytes long")
@@ -169,6 +183,8 @@ class Settings:
             "ORDERFLOW_JWT_AUDIENCE": self.jwt_audience,
             "GATEWAY_PORT": str(self.gateway_port),
             "GATEWAY_TIMEOUT": repr(self.gateway_timeout),
+            "OTEL_TRACES_EXPORTER": self.traces_exporter,
+            "LOG_FORMAT": self.log_format,
         }
         optional = {
             "BROKER_URL": self.broker_url,

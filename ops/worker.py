@@ -14,11 +14,14 @@ import dramatiq
 from ops import bootstrap
 from ops.logs import configure_logging
 from ops.settings import Settings
+from ops.telemetry import setup_tracing
 
 
 def _setup(service: str) -> None:
     settings = Settings.from_env()
-    configure_logging(settings.log_level, f"{service}-worker")
+    process = settings.process_name or f"{service}-worker"
+    configure_logging(settings.log_level, process, settings.log_format)
+    setup_tracing(settings, process)
     bootstrap.init_databases(settings, [service])
     dramatiq.set_broker(bootstrap.build_worker_broker(settings, [service]))
 

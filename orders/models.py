@@ -26,6 +26,7 @@ class Order(peewee.Model):
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
     settled_at = peewee.DateTimeField(null=True)  # first confirmed/paid/cancelled
+    trace_context = peewee.TextField(null=True)  # the placing request's, for the deadline
 
     class Meta:
         database = database

@@ -16,6 +16,7 @@ from ops.shared import dead_letters, dedupe, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import format_minor
+from ops.shared.tracing import current_carrier_json, current_trace_id, restored
 from orders.domain import (
     CancelReason,
     Decision,
@@ -66,6 +67,7 @@ def place_order(new: NewOrder) -> Order:
             status=Status.PENDING.value,
             created_at=now,
             updated_at=now,
+            trace_context=current_carrier_json(),
         )
         _emit(
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
@@ -171,13 +173,14 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
             query = query.for_update(skip_locked=True)
         overdue = list(query)
         for order in overdue:
-            _cancel(order, CancelReason.EXPIRED)
-            _note(
-                order,
-                "DeadlinePassed",
-                "cancelled",
-                f"still pending after {timeout_seconds:g} s: expired",
-            )
+            with restored(order.trace_context):  # the compensation joins the order's trace
+                _cancel(order, CancelReason.EXPIRED)
+                _note(
+                    order,
+                    "DeadlinePassed",
+                    "cancelled",
+                    f"still pending after {timeout_seconds:g} s: expired",
+                )
     return len(overdue)
 
 
@@ -223,6 +226,7 @@ def _note(
     order: Order, event: str, outcome: str, detail: str, dedupe_key: str | None = None
 ) -> None:
     OrderStep.create(
+        trace_id=current_trace_id(),
         order_id=order.id,
         at=utcnow(),
         event=event,

@@ -20,6 +20,7 @@ from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError, InvalidFields
 from ops.shared.openapi import OpenApiDocument, load_document
+from ops.shared.tracing import TraceHeader
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,7 @@ def create_base_app(
     connection care and health routes (public, like ``/openapi.json``)."""
     app = falcon.App(
         middleware=[
+            TraceHeader(),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(max_body_bytes),
             DatabaseConnection(database),

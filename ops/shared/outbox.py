@@ -18,6 +18,7 @@ import peewee
 
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres
+from ops.shared.tracing import current_carrier_json
 
 
 class OutboxRecord(peewee.Model):
@@ -31,6 +32,7 @@ class OutboxRecord(peewee.Model):
     created_at = peewee.DateTimeField(index=True)
     published_at = peewee.DateTimeField(null=True, index=True)
     publish_attempts = peewee.IntegerField(default=0)
+    trace_context = peewee.TextField(null=True)  # W3C traceparent of the causing request
 
 
 def record(
@@ -42,7 +44,9 @@ def record(
     """Append an event to the outbox (call inside the caller's transaction).
 
     Returns the event id, which travels with every message built from the event
-    as its dedupe key. On PostgreSQL the relay is woken by ``NOTIFY`` at commit.
+    as its dedupe key. The current trace context is stored with the event, so the
+    relay's publish and every step after it join the trace of the cause. On
+    PostgreSQL the relay is woken by ``NOTIFY`` at commit.
     """
     event_id = uuid.uuid4()
     model.create(
@@ -51,6 +55,7 @@ def record(
         aggregate_id=aggregate_id,
         payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
         created_at=utcnow(),
+        trace_context=current_carrier_json(),
     )
     database = model._meta.database
     if is_postgres(database):

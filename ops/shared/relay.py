@@ -34,6 +34,7 @@ from ops.shared.database import (
     unit_of_work,
 )
 from ops.shared.outbox import OutboxRecord, channel
+from ops.shared.tracing import restored
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class Relay:
             rows = list(self._pending())
             for row in rows:
                 try:
-                    self.publish(row)
+                    with restored(row.trace_context):  # join the trace that caused it
+                        self.publish(row)
                 except Exception as exc:
                     failure = exc
                     self.model.update(publish_attempts=self.model.publish_attempts + 1).where(

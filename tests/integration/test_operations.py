@@ -28,7 +28,10 @@ def test_migrate_is_versioned_and_safe_to_run_twice(make_cluster) -> None:
         "orders: schema is up to date",
         "invoices: schema is up to date",
     ]
-    expected = {"orders": ["0001_initial", "0002_order_steps"], "invoices": ["0001_initial"]}
+    expected = {
+        "orders": ["0001_initial", "0002_order_steps", "0003_trace_context"],
+        "invoices": ["0001_initial", "0002_trace_context"],
+    }
     for service, names in expected.items():
         history = cluster.query(
             service, f"SELECT name FROM {service}_schema_migrations ORDER BY id"

@@ -1,0 +1,62 @@
+"""Tracing setup for one orderflow process: OpenTelemetry SDK, exporter, instrumentations.
+
+Off by default. ``OTEL_TRACES_EXPORTER=otlp`` exports over OTLP/HTTP to
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (the SDK reads the standard ``OTEL_EXPORTER_OTLP_*``
+variables itself); ``console`` prints spans. Each process names itself
+(``service.name`` = ``orders-api``, ``invoices-worker``, ``orders-relay``, …).
+Call :func:`setup_tracing` before the process builds its Falcon app or opens a
+database connection: the instrumentations patch ``falcon.App``,
+``psycopg2.connect`` and ``sqlite3.connect``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from ops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Probes and scrapes would drown the traces that matter.
+UNTRACED_URLS = "health,ready,metrics,openapi.json"
+
+
+def setup_tracing(settings: Settings, process: str) -> bool:
+    """Configure tracing for this process as ``process``; returns False when it is off."""
+    if settings.traces_exporter == "none":
+        return False
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": process, "service.namespace": "orderflow"})
+    )
+    provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
+    trace.set_tracer_provider(provider)
+    atexit.register(provider.shutdown)
+    _instrument()
+    log.info("tracing on: %s exporter, service.name=%s", settings.traces_exporter, process)
+    return True
+
+
+def _exporter(settings: Settings) -> SpanExporter:
+    if settings.traces_exporter == "console":
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _instrument() -> None:
+    from opentelemetry.instrumentation.falcon import FalconInstrumentor
+    from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    # Falcon's instrumentor replaces falcon.App; importing falcon.testing after this
+    # crashes, which is why only entry points (never tests) call setup_tracing.
+    FalconInstrumentor().instrument(excluded_urls=UNTRACED_URLS)
+    Psycopg2Instrumentor().instrument(skip_dep_check=True)
+    SQLite3Instrumentor().instrument()
