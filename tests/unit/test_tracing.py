@@ -1,0 +1,118 @@
+"""Trace propagation in-process (stub broker, in-memory exporter) and log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import peewee
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from invoices import service as invoices
+from ops.logs import JsonFormatter, TraceContext
+from orders import service as orders
+from orders.domain import Line, NewOrder
+from orders.queries import get_order
+
+from .conftest import StubSystem
+
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider() -> Iterator[None]:
+    """A global tracer provider for this module (OpenTelemetry allows one per process)."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+        trace.set_tracer_provider(tracer_provider)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def clean() -> None:
+    EXPORTER.clear()
+
+
+def consumers(actor: str) -> list:
+    return [
+        s
+        for s in EXPORTER.get_finished_spans()
+        if s.kind is SpanKind.CONSUMER and s.attributes.get("messaging.dramatiq.actor") == actor
+    ]
+
+
+def ancestry(span: object) -> list:
+    """The finished spans above ``span``, nearest first."""
+    by_id = {s.context.span_id: s for s in EXPORTER.get_finished_spans()}
+    chain = []
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        chain.append(span)
+    return chain
+
+
+def test_a_retried_step_stays_in_the_trace_of_the_request(
+    stub_system: StubSystem,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given issue_invoice fails once with a connection error, then works
+    real = invoices.issue_invoice
+    calls = []
+
+    def flaky(*args: object, **kwargs: object) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise peewee.OperationalError("connection reset")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(invoices, "issue_invoice", flaky)
+    # When an order is placed inside a request's span
+    with trace.get_tracer("test").start_as_current_span("POST /orders") as request:
+        order = orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
+    stub_system.drain()
+    # Then both attempts and the confirmation share the request's trace
+    assert get_order(order.id).status == "confirmed"
+    first, second = sorted(consumers("issue_invoice"), key=lambda s: s.start_time)
+    trace_id = request.get_span_context().trace_id
+    assert {first.context.trace_id, second.context.trace_id} == {trace_id}
+    assert consumers("confirm_order")[0].context.trace_id == trace_id
+    # the retry was published from inside the failed attempt, then re-published when due
+    chain = ancestry(second)
+    assert [span.kind for span in chain[:2]] == [SpanKind.PRODUCER, SpanKind.PRODUCER]
+    assert chain[1].attributes["orderflow.delay_ms"] > 0
+    assert chain[2] is first
+    assert first.status.status_code.name == "ERROR"
+    assert second.attributes["messaging.dramatiq.retries"] == 1
+
+
+def test_the_deadline_cancellation_joins_the_orders_trace(stub_system: StubSystem) -> None:
+    with trace.get_tracer("test").start_as_current_span("POST /orders") as request:
+        order = orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
+    assert orders.expire_overdue(timeout_seconds=0) == 1
+    stub_system.drain()
+    voids = consumers("void_invoice")  # one per OrderCancelled (a late invoice asks again)
+    assert voids
+    assert {void.context.trace_id for void in voids} == {request.get_span_context().trace_id}
+
+
+def test_json_log_lines_carry_the_trace_and_the_saga_ids() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TraceContext())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    with trace.get_tracer("test").start_as_current_span("step") as span:
+        logger.warning("issued", extra={"order_id": "o-1", "dedupe_key": "k-1"})
+    line = json.loads(stream.getvalue())
+    assert line["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
+    assert (line["order_id"], line["dedupe_key"], line["message"]) == ("o-1", "k-1", "issued")
