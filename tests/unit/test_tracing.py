@@ -95,7 +95,7 @@ def test_a_retried_step_stays_in_the_trace_of_the_request(
 
 def test_the_deadline_cancellation_joins_the_orders_trace(stub_system: StubSystem) -> None:
     with trace.get_tracer("test").start_as_current_span("POST /orders") as request:
-        order = orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
+        orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
     assert orders.expire_overdue(timeout_seconds=0) == 1
     stub_system.drain()
     voids = consumers("void_invoice")  # one per OrderCancelled (a late invoice asks again)
