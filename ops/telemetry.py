@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -23,8 +24,8 @@ from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Probes and scrapes would drown the traces that matter.
-UNTRACED_URLS = "health,ready,metrics,openapi.json"
+# Probes and scrapes would drown the traces that matter (regular expressions, comma-separated).
+UNTRACED_URLS = "/health$,/ready$,/metrics$,/openapi.json$"
 
 
 def setup_tracing(settings: Settings, process: str) -> bool:
@@ -56,7 +57,10 @@ def _instrument() -> None:
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
     # Falcon's instrumentor replaces falcon.App; importing falcon.testing after this
-    # crashes, which is why only entry points (never tests) call setup_tracing.
-    FalconInstrumentor().instrument(excluded_urls=UNTRACED_URLS)
+    # crashes, which is why only entry points (never tests) call setup_tracing. It reads
+    # its exclusions only from this variable, so we provide a default (an operator's
+    # own value wins).
+    os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
+    FalconInstrumentor().instrument()
     Psycopg2Instrumentor().instrument(skip_dep_check=True)
     SQLite3Instrumentor().instrument()

@@ -34,7 +34,7 @@ from ops.shared.database import (
     unit_of_work,
 )
 from ops.shared.outbox import OutboxRecord, channel
-from ops.shared.tracing import restored
+from ops.shared.tracing import restored, untraced
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,15 @@ class Relay:
         self._failures = 0
 
     def run_once(self) -> int:
-        """Publish one batch; returns how many rows were published and marked."""
+        """Publish one batch; returns how many rows were published and marked.
+
+        The polling SQL is not traced (a trace per poll would drown the real ones);
+        each publish runs in the trace of the request that wrote the row.
+        """
+        with untraced():
+            return self._run_once()
+
+    def _run_once(self) -> int:
         ensure_usable(self.database)
         published: list[int] = []
         failure: Exception | None = None
@@ -143,7 +151,8 @@ class Relay:
         for chore in self.chores:
             if now >= chore.due:
                 chore.due = now + chore.interval
-                chore.run()
+                with untraced():
+                    chore.run()
 
     def _wait(self, stop: threading.Event) -> None:
         """Sleep until a NOTIFY arrives, the poll interval passes, or ``stop`` is set."""

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import falcon
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 TRACE_HEADER = "X-Trace-Id"
 
@@ -42,6 +43,17 @@ def restored(carrier: dict[str, str] | str | None) -> Iterator[None]:
         yield
         return
     token = context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Suppress instrumentation spans (SQL, HTTP) in the block: for housekeeping such as
+    outbox polling and readiness probes, which would otherwise start a trace per poll."""
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
     try:
         yield
     finally:
