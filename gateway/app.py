@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import falcon
+from falcon.routing import CompiledRouter
 
 from gateway.clients import ServiceClient
 from gateway.compose import Upstream
@@ -21,6 +22,7 @@ from ops.shared.http import (
     handle_unexpected,
     serialize_problem,
 )
+from ops.shared.metrics import HttpMetrics, MetricsResource
 from ops.shared.openapi import OpenApiDocument, load_document
 from ops.shared.tracing import TraceHeader
 
@@ -34,7 +36,7 @@ def create_app(
     """The gateway HTTP app: no database; the services at ``orders_url`` and
     ``invoices_url`` are called with ``timeout`` seconds per call.
 
-    Every route but ``/health``, ``/ready`` (and ``/openapi.json``, where the wiring
+    Every route but ``/health``, ``/ready``, ``/metrics`` (and ``/openapi.json``, where the wiring
     serves ``gateway/openapi.json``) needs a Bearer token that ``token_keys``
     verifies: 401 before any service is called.
     """
@@ -43,12 +45,15 @@ def create_app(
         orders=ServiceClient("orders", orders_url, timeout, pool),
         invoices=ServiceClient("invoices", invoices_url, timeout, pool),
     )
+    router = CompiledRouter()
     app = falcon.App(
+        router=router,
         middleware=[
+            HttpMetrics("gateway", router),
             TraceHeader(),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(MAX_BODY_BYTES),
-        ]
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_problem)
@@ -61,4 +66,5 @@ def create_app(
     app.add_route("/me/orders/{order_id:uuid}", MyOrder(upstream))
     app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
     app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
+    app.add_route("/metrics", MetricsResource())
     return app

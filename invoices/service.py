@@ -44,7 +44,7 @@ from invoices.models import (
     database,
 )
 from invoices.queries import invoice_uuid, outstanding_minor
-from ops.shared import dead_letters, dedupe, outbox
+from ops.shared import dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import parse_amount
@@ -138,6 +138,7 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
             invoice.voided_at = utcnow()
             invoice.void_reason = reason
             invoice.save()
+            metrics.invoice_voided(decision is VoidDecision.REFUND)
             _emit(
                 InvoiceVoided(
                     order_id,
@@ -176,6 +177,7 @@ def fail_issuance(order_id: str, error: str, **dead_letter: object) -> bool:
     with unit_of_work(database):
         if not dead_letters.record(DeadLetter, order_id=order_id, error=error, **dead_letter):  # type: ignore[arg-type]
             return False
+        metrics.dead_lettered("invoices", str(dead_letter.get("actor_name")))
         if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
             return False
         if CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None:
@@ -187,7 +189,10 @@ def fail_issuance(order_id: str, error: str, **dead_letter: object) -> bool:
 def record_dead_letter(**dead_letter: object) -> bool:
     """Keep a durable record of a message the invoices worker gave up on."""
     with unit_of_work(database):
-        return dead_letters.record(DeadLetter, **dead_letter)  # type: ignore[arg-type]
+        inserted = dead_letters.record(DeadLetter, **dead_letter)  # type: ignore[arg-type]
+    if inserted:
+        metrics.dead_lettered("invoices", str(dead_letter.get("actor_name")))
+    return inserted
 
 
 def get_account(customer_id: str) -> Account:

@@ -25,6 +25,7 @@ from invoices import api as invoices_api
 from invoices import models as invoices_models
 from invoices import service as invoices_service
 from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
+from ops import gauges
 from ops.settings import Settings
 from ops.shared import migrations
 from ops.shared.auth import TokenKeys
@@ -161,7 +162,10 @@ def publisher(broker: dramatiq.Broker) -> Callable[[OutboxRecord], None]:
 def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
     """The outbox relay of ``service``, with its periodic chores."""
     store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
-    chores = [Chore("purge-idempotency-keys", 600.0, store.purge_expired)]
+    chores = [
+        Chore("purge-idempotency-keys", 600.0, store.purge_expired),
+        gauges.chore(service, settings.saga_timeout),
+    ]
     if service == "orders":
         timeout = settings.saga_timeout
         chores.append(

@@ -105,7 +105,9 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
     from ops import bootstrap
     from ops.serving import stop_event_on_signals
+    from ops.shared import metrics
 
+    metrics.serve(settings.host, settings.metrics_port(f"{args.service}-relay"))
     bootstrap.init_databases(settings, [args.service])
     broker = bootstrap.build_worker_broker(settings, [])
     dramatiq.set_broker(broker)
@@ -126,6 +128,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import supervisor
+
+    metrics_env = supervisor.worker_metrics_env(settings, args.service)
+    supervisor.fresh_metrics_directory(metrics_env)
+    os.environ.update(metrics_env)  # Dramatiq's exporter: port, host, directory
     argv = [
         sys.executable,
         "-m",

@@ -57,6 +57,10 @@ class Settings:
     orders_url: str | None = None
     invoices_url: str | None = None
     gateway_timeout: float = 2.0
+    orders_worker_metrics_port: int = 9191
+    invoices_worker_metrics_port: int = 9192
+    orders_relay_metrics_port: int = 9301
+    invoices_relay_metrics_port: int = 9302
     traces_exporter: str = "none"
     log_format: str = "text"
     process_name: str | None = None
@@ -96,6 +100,16 @@ class Settings:
             "invoices": self.invoices_port,
             "gateway": self.gateway_port,
         }[service]
+
+    def metrics_port(self, part: str) -> int:
+        """The Prometheus port of a worker pool or relay: ``orders-worker``, ``orders-relay``,
+        ``invoices-worker`` or ``invoices-relay`` (fronts answer ``/metrics`` on their own)."""
+        return {
+            "orders-worker": self.orders_worker_metrics_port,
+            "invoices-worker": self.invoices_worker_metrics_port,
+            "orders-relay": self.orders_relay_metrics_port,
+            "invoices-relay": self.invoices_relay_metrics_port,
+        }[part]
 
     def service_url(self, service: str) -> str:
         """Base URL the gateway uses for ``service``; this machine's port by default."""
@@ -144,6 +158,18 @@ class Settings:
             orders_url=reader.text("ORDERS_URL"),
             invoices_url=reader.text("INVOICES_URL"),
             gateway_timeout=reader.number("GATEWAY_TIMEOUT", cls.gateway_timeout),
+            orders_worker_metrics_port=reader.integer(
+                "ORDERS_WORKER_METRICS_PORT", cls.orders_worker_metrics_port
+            ),
+            invoices_worker_metrics_port=reader.integer(
+                "INVOICES_WORKER_METRICS_PORT", cls.invoices_worker_metrics_port
+            ),
+            orders_relay_metrics_port=reader.integer(
+                "ORDERS_RELAY_METRICS_PORT", cls.orders_relay_metrics_port
+            ),
+            invoices_relay_metrics_port=reader.integer(
+                "INVOICES_RELAY_METRICS_PORT", cls.invoices_relay_metrics_port
+            ),
             traces_exporter=(reader.text("OTEL_TRACES_EXPORTER") or cls.traces_exporter).lower(),
             log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
             process_name=reader.text("ORDERFLOW_PROCESS"),
@@ -183,6 +209,10 @@ class Settings:
             "ORDERFLOW_JWT_AUDIENCE": self.jwt_audience,
             "GATEWAY_PORT": str(self.gateway_port),
             "GATEWAY_TIMEOUT": repr(self.gateway_timeout),
+            "ORDERS_WORKER_METRICS_PORT": str(self.orders_worker_metrics_port),
+            "INVOICES_WORKER_METRICS_PORT": str(self.invoices_worker_metrics_port),
+            "ORDERS_RELAY_METRICS_PORT": str(self.orders_relay_metrics_port),
+            "INVOICES_RELAY_METRICS_PORT": str(self.invoices_relay_metrics_port),
             "OTEL_TRACES_EXPORTER": self.traces_exporter,
             "LOG_FORMAT": self.log_format,
         }

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ops import bootstrap
 from ops.serving import stop_event_on_signals
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 20.0
 RESTART_PAUSE = 1.0
+METRICS_DIR = "metrics"  # under the data directory: a multiprocess directory per worker pool
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    env: dict[str, str] = field(default_factory=dict)  # on top of the common environment
 
 
 def plan(settings: Settings) -> list[Child]:
@@ -47,7 +51,7 @@ def plan(settings: Settings) -> list[Child]:
             Child(
                 f"{service}-api",
                 [python, "-m", "ops.cli", "serve", service],
-                f"http://{settings.host}:{settings.port(service)}",
+                f"http://{settings.host}:{settings.port(service)} (metrics at /metrics)",
             )
         )
     for service in bootstrap.SERVICES:
@@ -67,7 +71,9 @@ def plan(settings: Settings) -> list[Child]:
                     str(settings.worker_threads),
                 ],
                 f"queue {service!r} "
-                f"({settings.worker_processes} processes x {settings.worker_threads} threads)",
+                f"({settings.worker_processes} processes x {settings.worker_threads} threads), "
+                f"metrics on :{settings.metrics_port(f'{service}-worker')}",
+                env=worker_metrics_env(settings, service),
             )
         )
     for service in bootstrap.SERVICES:
@@ -75,10 +81,31 @@ def plan(settings: Settings) -> list[Child]:
             Child(
                 f"{service}-relay",
                 [python, "-m", "ops.cli", "relay", service],
-                f"{service} outbox -> broker",
+                f"{service} outbox -> broker, "
+                f"metrics on :{settings.metrics_port(f'{service}-relay')}",
             )
         )
     return children
+
+
+def worker_metrics_env(settings: Settings, service: str) -> dict[str, str]:
+    """The environment a worker pool needs for Dramatiq's Prometheus exporter: where it
+    listens, and the multiprocess directory its processes and the exporter share."""
+    directory = (settings.data_dir / METRICS_DIR / f"{service}-worker").resolve()
+    return {
+        "dramatiq_prom_host": settings.host,
+        "dramatiq_prom_port": str(settings.metrics_port(f"{service}-worker")),
+        "dramatiq_prom_db": str(directory),
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+    }
+
+
+def fresh_metrics_directory(env: dict[str, str]) -> None:
+    """Empty a worker pool's multiprocess directory: files left by the processes of an
+    earlier run would still be counted."""
+    directory = Path(env["dramatiq_prom_db"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
 
 
 def run(settings: Settings) -> int:
@@ -95,7 +122,11 @@ def run(settings: Settings) -> int:
             log.info("%s: applied migrations %s", service, ", ".join(names))
     stop = stop_event_on_signals()
     env = {**os.environ, **settings.to_env()}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # only worker pools share one (their own)
     children = plan(settings)
+    for child in children:
+        if "dramatiq_prom_db" in child.env:
+            fresh_metrics_directory(child.env)
     for child in children:
         _start(child, env)
         print(
@@ -116,7 +147,9 @@ def run(settings: Settings) -> int:
 
 
 def _start(child: Child, env: dict[str, str]) -> None:
-    child.process = subprocess.Popen(child.argv, env={**env, "ORDERFLOW_PROCESS": child.name})
+    child.process = subprocess.Popen(
+        child.argv, env={**env, **child.env, "ORDERFLOW_PROCESS": child.name}
+    )
     child.started_at = time.monotonic()
 
 

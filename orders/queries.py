@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 import peewee
 
 from ops.shared import outbox
+from ops.shared.clock import utcnow
 from ops.shared.pagination import Page, keyset_page
 from orders.domain import OrderNotFound, Status
 from orders.models import Order, OrderStep, OutboxEvent
@@ -40,6 +42,20 @@ def count_by_status() -> dict[str, int]:
     counts = {status.value: 0 for status in Status}
     counts.update(dict(query.tuples()))
     return counts
+
+
+def oldest_pending_age() -> float:
+    """Seconds since the oldest still pending order was placed; 0 when none is pending."""
+    oldest = (
+        Order.select(peewee.fn.MIN(Order.created_at))
+        .where(Order.status == Status.PENDING.value)
+        .scalar()
+    )
+    if oldest is None:
+        return 0.0
+    if isinstance(oldest, str):  # SQLite returns aggregates of datetimes as text
+        oldest = dt.datetime.fromisoformat(oldest)
+    return max(0.0, (utcnow() - oldest).total_seconds())
 
 
 def outbox_backlog() -> tuple[int, float | None]:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import uuid
 
-from ops.shared import dead_letters, dedupe, outbox
+from ops.shared import dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import format_minor
@@ -188,7 +188,10 @@ def record_dead_letter(**fields: object) -> bool:
     """Keep a durable record of a message the orders worker gave up on (see
     :func:`ops.shared.dead_letters.record` for the fields)."""
     with unit_of_work(database):
-        return dead_letters.record(DeadLetter, **fields)  # type: ignore[arg-type]
+        inserted = dead_letters.record(DeadLetter, **fields)  # type: ignore[arg-type]
+    if inserted:
+        metrics.dead_lettered("orders", str(fields.get("actor_name")))
+    return inserted
 
 
 def _locked(order_id: uuid.UUID | str) -> Order:
@@ -207,12 +210,14 @@ def _transition(order: Order, status: Status) -> None:
     order.updated_at = now
     if order.settled_at is None:  # the saga's automated part ends at its first settlement
         order.settled_at = now
+        metrics.saga_settled(status.value, order.created_at, now)
     order.save()
 
 
 def _cancel(order: Order, reason: CancelReason) -> None:
     order.cancel_reason = reason.value
     _transition(order, Status.CANCELLED)
+    metrics.compensated(reason.value)
     _emit(OrderCancelled(str(order.id), order.customer_id, reason.value))
 
 

@@ -58,3 +58,8 @@ def record(
         .execute()
     )
     return inserted == 1
+
+
+def unreplayed(model: type[DeadLetterRecord]) -> int:
+    """How many dead letters wait for an operator (not yet replayed)."""
+    return model.select().where(model.replayed_at.is_null()).count()

@@ -15,12 +15,14 @@ from typing import Any
 
 import falcon
 import peewee
+from falcon.routing import CompiledRouter
 
 from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError, InvalidFields
+from ops.shared.metrics import HttpMetrics, MetricsResource
 from ops.shared.openapi import OpenApiDocument, load_document
-from ops.shared.tracing import TraceHeader
+from ops.shared.tracing import TraceHeader, untraced
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +225,8 @@ def database_check(database: peewee.Database | peewee.DatabaseProxy) -> Callable
     def check() -> None:
         ensure_usable(database)
         try:
-            database.execute_sql("SELECT 1").fetchone()
+            with untraced():  # probes are frequent and tell nothing about an order
+                database.execute_sql("SELECT 1").fetchone()
         except CONNECTION_ERRORS:
             discard_connection(database)
             raise
@@ -231,7 +234,7 @@ def database_check(database: peewee.Database | peewee.DatabaseProxy) -> Callable
     return check
 
 
-PUBLIC_PATHS = ("/health", "/ready", "/openapi.json")
+PUBLIC_PATHS = ("/health", "/ready", "/openapi.json", "/metrics")
 
 
 def create_base_app(
@@ -244,15 +247,18 @@ def create_base_app(
     middleware: Iterable[object] = (),
 ) -> falcon.App:
     """A Falcon app with problem+json errors, Bearer authentication, body limit,
-    connection care and health routes (public, like ``/openapi.json``)."""
+    connection care and health routes (public, like ``/openapi.json`` and ``/metrics``)."""
+    router = CompiledRouter()
     app = falcon.App(
+        router=router,
         middleware=[
+            HttpMetrics(service, router),
             TraceHeader(),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(max_body_bytes),
             DatabaseConnection(database),
             *middleware,
-        ]
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_problem)
@@ -261,4 +267,5 @@ def create_base_app(
     app.add_route("/health", Health(service))
     app.add_route("/ready", Ready(service, {"database": database_check(database), **ready_checks}))
     app.add_route("/openapi.json", OpenApiDocument(load_document(service)))
+    app.add_route("/metrics", MetricsResource())
     return app

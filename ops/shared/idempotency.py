@@ -21,6 +21,7 @@ from typing import Any
 import falcon
 import peewee
 
+from ops.shared import metrics
 from ops.shared.clock import utcnow
 from ops.shared.database import KeyLocks, unit_of_work
 from ops.shared.errors import Conflict, Unprocessable
@@ -69,6 +70,7 @@ class IdempotencyStore:
         self.database = model._meta.database
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.locks = locks or KeyLocks(self.database)
+        self.service = model._meta.table_name.split("_", 1)[0]  # tables are <service>_…
 
     def execute(
         self,
@@ -95,6 +97,7 @@ class IdempotencyStore:
                         raise Unprocessable(
                             "this Idempotency-Key was used for a request with a different body"
                         )
+                    metrics.idempotent_replay(self.service)
                     return Outcome(
                         stored.status, json.loads(stored.body), json.loads(stored.headers), True
                     )

@@ -85,6 +85,8 @@ class Cluster:
             "invoices": f"oft_{self.tag}_invoices",
         }
         self.ports = {"orders": free_port(), "invoices": free_port(), "gateway": free_port()}
+        # Prometheus endpoints of the worker pools (Dramatiq's exporter) and relays.
+        self.metrics_ports = {part: free_port() for part in PARTS if "-api" not in part}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
             **os.environ,
@@ -94,6 +96,10 @@ class Cluster:
             "ORDERS_PORT": str(self.ports["orders"]),
             "INVOICES_PORT": str(self.ports["invoices"]),
             "GATEWAY_PORT": str(self.ports["gateway"]),
+            **{
+                f"{part.replace('-', '_').upper()}_METRICS_PORT": str(port)
+                for part, port in self.metrics_ports.items()
+            },
             "WORKER_PROCESSES": "1",
             "WORKER_THREADS": "4",
             "RELAY_POLL_INTERVAL": "0.5",
@@ -172,7 +178,7 @@ class Cluster:
             log = (self.workdir / f"{part}.log").open("ab")
             self.processes[part] = subprocess.Popen(
                 argv,
-                env={**self.env, "ORDERFLOW_PROCESS": part},
+                env={**self.env, **self.metrics_env(part), "ORDERFLOW_PROCESS": part},
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -180,6 +186,20 @@ class Cluster:
             )
         for part in parts or PARTS:
             self._wait_ready(part)
+
+    def metrics_env(self, part: str) -> dict[str, str]:
+        """What a worker pool needs for Dramatiq's Prometheus exporter: a free port and
+        a multiprocess directory of its own, shared with orderflow's metrics."""
+        if not part.endswith("-worker"):
+            return {}
+        directory = self.workdir / f"metrics-{self.tag}" / part
+        directory.mkdir(parents=True, exist_ok=True)
+        return {
+            "dramatiq_prom_host": "127.0.0.1",
+            "dramatiq_prom_port": str(self.metrics_ports[part]),
+            "dramatiq_prom_db": str(directory),
+            "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        }
 
     def stop(self, part: str) -> None:
         """Stop a part gracefully (SIGTERM), killing it if it lingers."""

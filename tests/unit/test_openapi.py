@@ -24,7 +24,7 @@ from ops.shared.openapi import OpenApiDocument, load_document, openapi_path, rou
 from .conftest import StubSystem
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-PUBLIC_PATHS = {"/health", "/ready", "/openapi.json"}
+PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/metrics"}
 ORDER = {"currency": "EUR", "lines": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.34"}]}
 
 
@@ -116,7 +116,9 @@ class Description:
         )
         problems = [
             f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"
-            for error in validator.iter_errors(result.json)
+            for error in validator.iter_errors(
+                result.json if content_type.endswith("json") else result.text
+            )
         ]
         assert not problems, f"{method} {path} {result.status_code}:\n" + "\n".join(problems)
         for name, declared in response.get("headers", {}).items():

@@ -1,0 +1,285 @@
+"""Prometheus metrics: orderflow's own catalogue, the HTTP middleware and the exposition.
+
+Services, actors and the wiring observe through the functions below, so a metric's
+name and labels live in one place (docs/observability.md has the table). Where the
+numbers leave the process:
+
+- HTTP fronts answer ``GET /metrics`` (a public path) from this process's registry;
+  standalone mode runs everything in one process, so its fronts show everything.
+- Relays serve their registry on a port of their own (:func:`serve`).
+- Dramatiq worker processes write to the multiprocess directory that Dramatiq's own
+  exporter serves: the worker entry point (``ops.worker``) points
+  ``PROMETHEUS_MULTIPROC_DIR`` at it before anything imports ``prometheus_client``.
+  Gauges therefore declare a multiprocess mode.
+
+Observations are made where the change happens, inside the step's transaction: a
+step that rolls back and is retried may be counted twice (rare; rates stay right).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Mapping
+
+import falcon
+from falcon.routing import CompiledRouter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.metrics_core import Metric
+
+log = logging.getLogger(__name__)
+
+UNMATCHED_ROUTE = "unmatched"  # the route label of a path no route matches (a 404)
+OTHER_METHOD = "OTHER"  # the method label of a method Falcon does not know
+SAGA_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+# -- HTTP --------------------------------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "orderflow_http_requests_total",
+    "HTTP requests answered, by front, route template, method and status code.",
+    ["service", "route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "orderflow_http_request_duration_seconds",
+    "Time from a request's arrival to its answer, by front, route template and method.",
+    ["service", "route", "method"],
+)
+
+# -- the saga ----------------------------------------------------------------------------
+
+ORDERS = Gauge(
+    "orderflow_orders",
+    "Orders in each status (read from the orders database by the orders relay).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+SAGA_DURATION = Histogram(
+    "orderflow_saga_duration_seconds",
+    "Time from placing an order to its first settlement (confirmed, cancelled or paid).",
+    ["outcome"],
+    buckets=SAGA_BUCKETS,
+)
+COMPENSATIONS = Counter(
+    "orderflow_compensations_total",
+    "Orders cancelled, by cancel reason.",
+    ["reason"],
+)
+INVOICES_VOIDED = Counter(
+    "orderflow_invoices_voided_total",
+    "Invoices voided by the compensation, by whether the payment is refunded.",
+    ["refund"],
+)
+OLDEST_PENDING = Gauge(
+    "orderflow_oldest_pending_order_age_seconds",
+    "Age of the oldest order still pending; 0 when none is (orders relay).",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
+SAGA_TIMEOUT = Gauge(
+    "orderflow_saga_timeout_seconds",
+    "The saga deadline (ORDERS_SAGA_TIMEOUT) the orders relay enforces.",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
+
+# -- messaging ---------------------------------------------------------------------------
+
+OUTBOX_BACKLOG = Gauge(
+    "orderflow_outbox_backlog",
+    "Outbox events not yet published to the broker (the service's relay).",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_LAG = Gauge(
+    "orderflow_outbox_lag_seconds",
+    "Age of the oldest unpublished outbox event; 0 when none waits (the service's relay).",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
+DEAD_LETTERS_TOTAL = Counter(
+    "orderflow_dead_letters_total",
+    "Dead-letter records written: messages whose processing was given up.",
+    ["service", "actor"],
+)
+# prometheus_client reserves a counter's name without ``_total`` as well, so it would
+# refuse this gauge next to the counter above; the two series names do not clash in the
+# text format we serve. The gauge is registered undescribed, which skips that check.
+DEAD_LETTERS = Gauge(
+    "orderflow_dead_letters",
+    "Dead-letter records not yet replayed (the service's relay).",
+    ["service"],
+    multiprocess_mode="mostrecent",
+    registry=None,
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "orderflow_idempotent_replays_total",
+    "POST requests answered with the stored response of their Idempotency-Key.",
+    ["service"],
+)
+
+
+class _Undescribed:
+    """A collector the registry registers without checking its name for clashes."""
+
+    def __init__(self, metric: Gauge) -> None:
+        self.metric = metric
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metric.collect()
+
+
+REGISTRY.register(_Undescribed(DEAD_LETTERS))
+
+# Label values known in advance (tests check them against the domains and actors). Their
+# series are declared at 0 on import, so that a first event shows as an increase:
+# Prometheus sees none in a series that appears with the value 1.
+SAGA_OUTCOMES = ("confirmed", "cancelled", "paid")
+CANCEL_REASONS = ("credit_rejected", "customer_cancelled", "expired", "invoice_failed")
+ACTORS = {
+    "orders": ("confirm_order", "cancel_order", "mark_order_paid"),
+    "invoices": ("issue_invoice", "void_invoice"),
+}
+
+
+def _declare_known_series() -> None:
+    for outcome in SAGA_OUTCOMES:
+        SAGA_DURATION.labels(outcome)
+    for reason in CANCEL_REASONS:
+        COMPENSATIONS.labels(reason)
+    for refund in ("true", "false"):
+        INVOICES_VOIDED.labels(refund)
+    for service, actors in ACTORS.items():
+        IDEMPOTENT_REPLAYS.labels(service)
+        for actor in actors:
+            DEAD_LETTERS_TOTAL.labels(service, actor)
+
+
+_declare_known_series()
+
+
+# -- what services and actors call -------------------------------------------------------
+
+
+def saga_settled(outcome: str, placed_at: dt.datetime, settled_at: dt.datetime) -> None:
+    """An order reached its first settlement: ``confirmed``, ``cancelled`` or ``paid``."""
+    if isinstance(placed_at, str):  # SQLite may hand back text
+        placed_at = dt.datetime.fromisoformat(placed_at)
+    SAGA_DURATION.labels(outcome).observe(max(0.0, (settled_at - placed_at).total_seconds()))
+
+
+def compensated(reason: str) -> None:
+    """An order was cancelled for ``reason`` (its invoice will be voided)."""
+    COMPENSATIONS.labels(reason).inc()
+
+
+def invoice_voided(refund: bool) -> None:
+    """An invoice was voided; ``refund`` when it had been paid."""
+    INVOICES_VOIDED.labels("true" if refund else "false").inc()
+
+
+def dead_lettered(service: str, actor: str) -> None:
+    """A dead-letter record was inserted (not for a message already recorded)."""
+    DEAD_LETTERS_TOTAL.labels(service, actor).inc()
+
+
+def idempotent_replay(service: str) -> None:
+    """A POST was answered with the response stored under its Idempotency-Key."""
+    IDEMPOTENT_REPLAYS.labels(service).inc()
+
+
+# -- what the relay's gauge chore sets ---------------------------------------------------
+
+
+def set_orders(counts: Mapping[str, int]) -> None:
+    """Orders per status."""
+    for status, count in counts.items():
+        ORDERS.labels(status).set(count)
+
+
+def set_outbox(service: str, backlog: int, oldest_age: float | None) -> None:
+    """The outbox backlog and the age of its oldest event (None: nothing waits)."""
+    OUTBOX_BACKLOG.labels(service).set(backlog)
+    OUTBOX_LAG.labels(service).set(oldest_age or 0.0)
+
+
+def set_dead_letters(service: str, unreplayed: int) -> None:
+    """Dead-letter records not yet replayed."""
+    DEAD_LETTERS.labels(service).set(unreplayed)
+
+
+def set_pending(service: str, oldest_age: float, timeout: float) -> None:
+    """The oldest pending order's age and the deadline that should have cancelled it."""
+    OLDEST_PENDING.labels(service).set(oldest_age)
+    SAGA_TIMEOUT.labels(service).set(timeout)
+
+
+# -- exposition --------------------------------------------------------------------------
+
+
+class HttpMetrics:
+    """Falcon middleware: counts and times every request by front, route template, method
+    and status. Put it first, so it times authentication too and sees the final status.
+
+    ``route`` is the URI template (``/orders/{order_id:uuid}``), never the raw path; a
+    request refused before routing (401) is labelled with the template it would have
+    reached, and a path no route matches with ``unmatched``.
+    """
+
+    def __init__(self, service: str, router: CompiledRouter) -> None:
+        self.service = service
+        self.router = router
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.metrics_started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        route = req.uri_template or self._template(req.path)
+        method = req.method if req.method in falcon.COMBINED_METHODS else OTHER_METHOD
+        status = str(falcon.http_status_to_code(resp.status))
+        HTTP_REQUESTS.labels(self.service, route, method, status).inc()
+        started = getattr(req.context, "metrics_started", None)
+        if started is not None:
+            elapsed = time.perf_counter() - started
+            HTTP_DURATION.labels(self.service, route, method).observe(elapsed)
+
+    def _template(self, path: str) -> str:
+        found = self.router.find(path)
+        return (found[3] if found is not None else None) or UNMATCHED_ROUTE
+
+
+class MetricsResource:
+    """``GET /metrics``: this process's metrics in Prometheus's text format (public)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = CONTENT_TYPE_LATEST
+        resp.data = generate_latest(REGISTRY)
+
+
+def serve(host: str, port: int) -> bool:
+    """Serve this process's metrics on ``http://host:port/metrics`` from a daemon thread.
+
+    A port already taken is logged and otherwise ignored: the caller (a relay) goes on
+    with its real work. Returns whether the server started.
+    """
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%d: %s; going on without them", host, port, exc)
+        return False
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return True
