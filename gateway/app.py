@@ -14,6 +14,7 @@ from gateway.outcomes import UpstreamProblem
 from gateway.resources import GraphQL, MyOrder, MyOrders, Readiness, handle_upstream_problem
 from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.errors import DomainError
+from ops.shared.exposition import HttpMetrics, MetricsResource
 from ops.shared.http import (
     PUBLIC_PATHS,
     BodyLimit,
@@ -22,7 +23,6 @@ from ops.shared.http import (
     handle_unexpected,
     serialize_problem,
 )
-from ops.shared.metrics import HttpMetrics, MetricsResource
 from ops.shared.openapi import OpenApiDocument, load_document
 from ops.shared.tracing import TraceHeader
 

@@ -105,9 +105,9 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
     from ops import bootstrap
     from ops.serving import stop_event_on_signals
-    from ops.shared import metrics
+    from ops.shared import exposition
 
-    metrics.serve(settings.host, settings.metrics_port(f"{args.service}-relay"))
+    exposition.serve(settings.host, settings.metrics_port(f"{args.service}-relay"))
     bootstrap.init_databases(settings, [args.service])
     broker = bootstrap.build_worker_broker(settings, [])
     dramatiq.set_broker(broker)

@@ -20,7 +20,7 @@ from falcon.routing import CompiledRouter
 from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError, InvalidFields
-from ops.shared.metrics import HttpMetrics, MetricsResource
+from ops.shared.exposition import HttpMetrics, MetricsResource
 from ops.shared.openapi import OpenApiDocument, load_document
 from ops.shared.tracing import TraceHeader, untraced
 

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from invoices import service as invoices
 from ops import bootstrap, gauges, supervisor
 from ops.settings import Settings
-from ops.shared import metrics
+from ops.shared import exposition, metrics
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.queries import get_order
@@ -398,5 +398,5 @@ def test_a_relay_whose_metrics_port_is_taken_goes_on_without_metrics(caplog) -> 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        assert metrics.serve("127.0.0.1", taken.getsockname()[1]) is False
+        assert exposition.serve("127.0.0.1", taken.getsockname()[1]) is False
     assert "cannot serve metrics" in caplog.text
