@@ -127,6 +127,12 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from ops import audit
+
+    return audit.main(settings, args)
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from ops import supervisor
 
@@ -189,6 +195,16 @@ def _parser() -> argparse.ArgumentParser:
         help="lifetime in seconds (default 3600)",
     )
     token.set_defaults(run=_token)
+    audit = commands.add_parser("audit", help="check the consistency invariants of both services")
+    audit.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit.add_argument(
+        "--outbox-threshold",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="age after which an unpublished outbox event is a violation (default 60)",
+    )
+    audit.set_defaults(run=_audit)
     demo = commands.add_parser("demo", help="drive a realistic scenario and check consistency")
     demo.add_argument("--orders", type=int, default=240, help="orders to place (default 240)")
     demo.add_argument("--customers", type=int, default=12, help="customers (default 12)")
