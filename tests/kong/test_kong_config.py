@@ -23,12 +23,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import falcon
 import falcon.testing
 import pytest
+
+from tests.observability.support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 KONG_YAML = ROOT / "ops" / "kong" / "kong.yaml"
@@ -44,13 +46,6 @@ TEST_SECRET = "kong-contract-tests-only-secret-0123456789"
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip the test with ``reason``; under ``CI=true`` fail with it instead."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: failing instead of skipping)")
-    pytest.skip(reason)
 
 
 def load_yaml(text: str) -> Any:

@@ -9,14 +9,15 @@ and name only metrics Kong 3.x exports. Without promtool the parsing test skips;
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
+
+from tests.observability.support import panels_of, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "ops" / "grafana" / "dashboards" / "kong.json"
@@ -45,24 +46,6 @@ KONG_METRICS = {
         for suffix in ("bucket", "sum", "count")
     ),
 }
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip the test with ``reason``; under ``CI=true`` fail with it instead."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: failing instead of skipping)")
-    pytest.skip(reason)
-
-
-def panels_of(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel that shows data, including those nested in rows."""
-    found = []
-    for panel in dashboard.get("panels", []):
-        if panel.get("type") == "row":
-            found += panel.get("panels", [])
-        else:
-            found.append(panel)
-    return found
 
 
 def expressions(dashboard: dict[str, Any]) -> dict[str, str]:
