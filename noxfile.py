@@ -10,6 +10,8 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
+# the versions the tests ran with (see the file's header)
+CONSTRAINTS = "constraints.txt"
 
 
 @nox.session(python=PYTHON)
@@ -19,14 +21,14 @@ def tests(session: nox.Session) -> None:
     Integration tests skip with a reason when a server is unreachable, and fail
     instead when CI=true.
     """
-    session.install("-e", ".[test]")
+    session.install("-c", CONSTRAINTS, "-e", ".[test]")
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (check and format) and the import-linter contracts."""
-    session.install("-e", ".[lint]")
+    session.install("-c", CONSTRAINTS, "-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("lint-imports")
@@ -36,12 +38,12 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Start the system (standalone unless BROKER_URL and database URLs are set), drive a
     realistic scenario over HTTP, print a summary and check consistency."""
-    session.install(".")
+    session.install("-c", CONSTRAINTS, ".")
     session.run("orderflow", "demo", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmark distributed mode on the local RabbitMQ and PostgreSQL (not a test)."""
-    session.install("-e", ".")
+    session.install("-c", CONSTRAINTS, "-e", ".")
     session.run("python", "-m", "tests.bench.run", *session.posargs)
