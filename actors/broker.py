@@ -18,6 +18,12 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
+from actors.poison import (
+    RecordingRabbitmqBroker,
+    RedeliveryCounter,
+    RedeliveryGuard,
+    UndecodableHandler,
+)
 from actors.tracing import Tracing
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
@@ -38,6 +44,8 @@ class RetryPolicy:
     max_retries: int = 7
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
+    # redeliveries after a worker died holding the message, before it is dead-lettered
+    max_redeliveries: int = 3
 
 
 def with_connection_defaults(url: str) -> str:
@@ -56,11 +64,15 @@ def build_broker(
     dead_letter_handlers: Mapping[str, DeadLetterHandler],
     default_dead_letter_handlers: Mapping[str, DeadLetterHandler],
     retries: RetryPolicy,
+    redelivery_counters: Mapping[str, RedeliveryCounter] | None = None,
+    undecodable_handlers: Mapping[str, UndecodableHandler] | None = None,
 ) -> dramatiq.Broker:
     """A broker with time limits, dead-letter records, retries and per-thread connections.
 
     ``databases`` maps queue names to the database their actors use; only the
-    queues a worker consumes ever open their database.
+    queues a worker consumes ever open their database. ``redelivery_counters``
+    (by queue) count redeliveries durably for the crash-loop guard;
+    ``undecodable_handlers`` (by queue) record bodies that are not messages.
     """
     middleware = [
         Tracing(),  # first: its span is current in every other hook and in the actor
@@ -73,13 +85,16 @@ def build_broker(
             max_backoff=retries.max_backoff_ms,
         ),
         DatabaseConnection(databases),
+        # after DatabaseConnection: counts with the thread's connection
+        RedeliveryGuard(redelivery_counters or {}, retries.max_redeliveries),
     ]
     if broker_url is None:
         return StubBroker(middleware=middleware)
-    from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-    return RabbitmqBroker(
-        url=with_connection_defaults(broker_url), confirm_delivery=True, middleware=middleware
+    return RecordingRabbitmqBroker(
+        url=with_connection_defaults(broker_url),
+        confirm_delivery=True,
+        middleware=middleware,
+        undecodable=undecodable_handlers or {},
     )
 
 

@@ -11,6 +11,7 @@ import dramatiq
 
 from actors.catalogue import INVOICES_QUEUE
 from actors.middleware import DeadLetterHandler, dead_letter_fields
+from actors.poison import undecodable_fields
 from actors.steps import declare as declare_steps
 from actors.steps import outcome
 from invoices import service
@@ -41,6 +42,11 @@ def fail_issuance(message: dramatiq.Message, error: str, attempts: int) -> None:
 def record_dead_letter(message: dramatiq.Message, error: str, attempts: int) -> None:
     """Another invoices step failed for good: keep it for operators to replay."""
     service.record_dead_letter(**dead_letter_fields(message, error, attempts))
+
+
+def record_undecodable(body: bytes, error: str) -> None:
+    """A body on this queue is not a message at all: keep it for operators (not replayable)."""
+    service.record_dead_letter(**undecodable_fields(INVOICES_QUEUE, body, error))
 
 
 ACTORS = (issue_invoice, void_invoice)

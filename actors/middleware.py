@@ -11,6 +11,7 @@ import peewee
 from dramatiq.brokers.rabbitmq import q_name
 from dramatiq.middleware import Middleware
 
+from actors.poison import CrashLoop, persistently
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,15 @@ class DatabaseConnection(Middleware):
 
 
 class DeadLetters(Middleware):
-    """Records a message in its service's database when Dramatiq gives up on it.
+    """Records a message in its service's database as it is nacked into the ``.XQ``.
 
-    Must sit before ``Retries`` in the middleware list: ``after_*`` hooks run
-    in reverse order, so this one sees the verdict Retries has just given.
-    RabbitMQ still moves the message itself to the queue's ``.XQ``.
+    A message is nacked exactly when Dramatiq gives up on it: ``Retries`` ran
+    out, the step raised a permanent error, no actor of that name exists, or
+    the ``RedeliveryGuard`` found it kept killing its worker. Recording at the
+    nack covers all of these in one place; RabbitMQ moves the message itself to
+    the queue's ``.XQ``. A record that cannot be written (the database is down)
+    is retried for about 15 s, then logged as critical: the audit's I6 then
+    shows the ``.XQ`` holding more than the records.
     """
 
     def __init__(
@@ -72,22 +77,11 @@ class DeadLetters(Middleware):
         self.handlers = dict(handlers)  # by actor name
         self.default = dict(default)  # by queue name
 
-    def after_process_message(
-        self,
-        broker: dramatiq.Broker,
-        message: dramatiq.Message,
-        *,
-        result: object = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        """Runs after each message: if it failed for good, record it."""
-        if not getattr(message, "failed", False):
-            return
+    def before_nack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        """Runs before each nack: record the message and why it failed."""
+        exception = getattr(message, "_exception", None)
         error = message.options.get("traceback") or repr(exception)
-        throws = broker.get_actor(message.actor_name).options.get("throws")
-        permanent = bool(throws) and isinstance(exception, throws)
-        # Retries counts failures in "retries"; a permanent error fails without counting.
-        attempts = int(message.options.get("retries", 0)) + (1 if permanent else 0)
+        attempts = self._attempts(broker, message, exception)
         handler = self.handlers.get(message.actor_name) or self.default.get(
             q_name(message.queue_name)
         )
@@ -100,7 +94,25 @@ class DeadLetters(Middleware):
             exception,
         )
         if handler is not None:
-            handler(message, error, max(attempts, 1))
+            persistently(
+                lambda: handler(message, error, attempts),
+                f"record the dead letter {message.message_id}",
+            )
+
+    @staticmethod
+    def _attempts(
+        broker: dramatiq.Broker, message: dramatiq.Message, exception: BaseException | None
+    ) -> int:
+        """How many times the step ran: Retries counts failures in ``retries``; a permanent
+        error fails without counting; a crash loop counts its redeliveries."""
+        if isinstance(exception, CrashLoop):
+            return exception.redeliveries
+        attempts = int(message.options.get("retries", 0))
+        if broker.actors.get(message.actor_name) is not None:
+            throws = broker.get_actor(message.actor_name).options.get("throws")
+            if throws and isinstance(exception, throws):
+                attempts += 1
+        return max(attempts, 1)
 
 
 def dead_letter_fields(message: dramatiq.Message, error: str, attempts: int) -> dict[str, object]:

@@ -12,6 +12,7 @@ import dramatiq
 
 from actors.catalogue import ORDERS_QUEUE
 from actors.middleware import DeadLetterHandler, dead_letter_fields
+from actors.poison import undecodable_fields
 from actors.steps import declare as declare_steps
 from actors.steps import outcome
 from orders import service
@@ -44,6 +45,11 @@ def record_dead_letter(message: dramatiq.Message, error: str, attempts: int) -> 
     ``expired`` by the saga deadline, which voids its invoice.
     """
     service.record_dead_letter(**dead_letter_fields(message, error, attempts))
+
+
+def record_undecodable(body: bytes, error: str) -> None:
+    """A body on this queue is not a message at all: keep it for operators (not replayable)."""
+    service.record_dead_letter(**undecodable_fields(ORDERS_QUEUE, body, error))
 
 
 ACTORS = (confirm_order, cancel_order, mark_order_paid)

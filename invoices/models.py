@@ -8,6 +8,7 @@ from ops.shared.dead_letters import DeadLetterRecord
 from ops.shared.dedupe import ProcessedMessageRecord
 from ops.shared.idempotency import IdempotencyKeyRecord
 from ops.shared.outbox import OutboxRecord
+from ops.shared.redeliveries import RedeliveryRecord
 
 # Initialised by the wiring (ops.bootstrap) with the invoices database; nothing connects here.
 database = peewee.DatabaseProxy()
@@ -95,6 +96,12 @@ class DeadLetter(DeadLetterRecord):
         table_name = "invoices_dead_letters"
 
 
+class Redelivery(RedeliveryRecord):
+    class Meta:
+        database = database
+        table_name = "invoices_redeliveries"
+
+
 MODELS: list[type[peewee.Model]] = [
     BillingAccount,
     Invoice,
@@ -104,4 +111,5 @@ MODELS: list[type[peewee.Model]] = [
     ProcessedMessage,
     IdempotencyKey,
     DeadLetter,
+    Redelivery,
 ]

@@ -7,6 +7,8 @@ first query or publish.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -27,7 +29,7 @@ from invoices import service as invoices_service
 from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
 from ops import gauges
 from ops.settings import Settings
-from ops.shared import migrations
+from ops.shared import migrations, redeliveries
 from ops.shared.auth import TokenKeys
 from ops.shared.database import open_database
 from ops.shared.idempotency import IdempotencyStore
@@ -54,6 +56,9 @@ IDEMPOTENCY_MODELS = {
     "invoices": invoices_models.IdempotencyKey,
 }
 ACTOR_MODULES = {"orders": ordering, "invoices": invoicing}
+REDELIVERY_MODELS = {"orders": orders_models.Redelivery, "invoices": invoices_models.Redelivery}
+# a redelivery count matters for minutes; a day keeps it for a post-mortem
+REDELIVERY_MEMORY = dt.timedelta(days=1)
 
 
 class NoSigningKey(RuntimeError):
@@ -140,7 +145,19 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) 
         databases={service: PROXIES[service] for service in services},
         dead_letter_handlers=handlers,
         default_dead_letter_handlers=defaults,
-        retries=RetryPolicy(settings.max_retries, settings.min_backoff_ms, settings.max_backoff_ms),
+        retries=RetryPolicy(
+            settings.max_retries,
+            settings.min_backoff_ms,
+            settings.max_backoff_ms,
+            settings.max_redeliveries,
+        ),
+        redelivery_counters={
+            service: functools.partial(redeliveries.count, REDELIVERY_MODELS[service])
+            for service in services
+        },
+        undecodable_handlers={
+            service: ACTOR_MODULES[service].record_undecodable for service in services
+        },
     )
     for service in services:
         ACTOR_MODULES[service].declare(broker)
@@ -164,6 +181,11 @@ def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Re
     store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
     chores = [
         Chore("purge-idempotency-keys", 600.0, store.purge_expired),
+        Chore(
+            "purge-redelivery-counts",
+            3600.0,
+            functools.partial(redeliveries.purge, REDELIVERY_MODELS[service], REDELIVERY_MEMORY),
+        ),
         gauges.chore(service, settings.saga_timeout),
     ]
     if service == "orders":

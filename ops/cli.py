@@ -7,6 +7,8 @@ orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
 orderflow relay SERVICE       one outbox relay (plus its periodic chores)
 orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
 orderflow demo                drive a realistic scenario and check consistency
+orderflow dlq list            dead letters not yet replayed, newest first (--all, --json)
+orderflow dlq replay ID...    send dead letters again through RabbitMQ (or --all)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import os
 import sys
 
+from ops.dlq import add_commands
 from ops.logs import configure_logging
 from ops.settings import Settings, SettingsError
 
@@ -204,6 +207,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="age after which an unpublished outbox event is a violation (default 60)",
     )
+    audit.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="age after which an unsettled order is a violation (default ORDERS_SAGA_TIMEOUT)",
+    )
     audit.set_defaults(run=_audit)
     demo = commands.add_parser("demo", help="drive a realistic scenario and check consistency")
     demo.add_argument("--orders", type=int, default=240, help="orders to place (default 240)")
@@ -220,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for every saga to finish (default 180)",
     )
     demo.set_defaults(run=_demo)
+    add_commands(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ argument, so tests build a ``Settings`` directly instead of patching
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -43,6 +44,7 @@ class Settings:
     idempotency_ttl: float = 86400.0
     max_body_bytes: int = 64 * 1024
     max_retries: int = 7
+    max_redeliveries: int = 3
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
     relay_batch: int = 100
@@ -64,6 +66,7 @@ class Settings:
     traces_exporter: str = "none"
     log_format: str = "text"
     process_name: str | None = None
+    operator_name: str = "unknown"  # who `orderflow dlq replay` records
 
     def __post_init__(self) -> None:
         if self.max_backoff_ms >= 30 * 60 * 1000:
@@ -144,6 +147,7 @@ class Settings:
             ),
             idempotency_ttl=reader.number("IDEMPOTENCY_TTL", cls.idempotency_ttl),
             max_retries=reader.integer("MAX_RETRIES", cls.max_retries, minimum=0),
+            max_redeliveries=reader.integer("MAX_REDELIVERIES", cls.max_redeliveries, minimum=0),
             min_backoff_ms=reader.integer("MIN_BACKOFF_MS", cls.min_backoff_ms),
             max_backoff_ms=reader.integer("MAX_BACKOFF_MS", cls.max_backoff_ms),
             relay_batch=reader.integer("RELAY_BATCH", cls.relay_batch),
@@ -173,6 +177,7 @@ class Settings:
             traces_exporter=(reader.text("OTEL_TRACES_EXPORTER") or cls.traces_exporter).lower(),
             log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
             process_name=reader.text("ORDERFLOW_PROCESS"),
+            operator_name=reader.text("ORDERFLOW_OPERATOR") or _login_name(),
         )
         if settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("ORDERFLOW_JWT_SECRET must be at least 32 bytes long")
@@ -200,6 +205,7 @@ class Settings:
             "INVOICES_DEFAULT_CREDIT_LIMIT": str(self.default_credit_limit),
             "IDEMPOTENCY_TTL": repr(self.idempotency_ttl),
             "MAX_RETRIES": str(self.max_retries),
+            "MAX_REDELIVERIES": str(self.max_redeliveries),
             "MIN_BACKOFF_MS": str(self.min_backoff_ms),
             "MAX_BACKOFF_MS": str(self.max_backoff_ms),
             "RELAY_BATCH": str(self.relay_batch),
@@ -215,6 +221,7 @@ class Settings:
             "INVOICES_RELAY_METRICS_PORT": str(self.invoices_relay_metrics_port),
             "OTEL_TRACES_EXPORTER": self.traces_exporter,
             "LOG_FORMAT": self.log_format,
+            "ORDERFLOW_OPERATOR": self.operator_name,
         }
         optional = {
             "BROKER_URL": self.broker_url,
@@ -228,6 +235,14 @@ class Settings:
         }
         env.update({key: value for key, value in optional.items() if value})
         return env
+
+
+def _login_name() -> str:
+    """The login name of whoever runs the command, or ``unknown`` when there is none."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return "unknown"
 
 
 class _Reader:

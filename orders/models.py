@@ -8,6 +8,7 @@ from ops.shared.dead_letters import DeadLetterRecord
 from ops.shared.dedupe import ProcessedMessageRecord
 from ops.shared.idempotency import IdempotencyKeyRecord
 from ops.shared.outbox import OutboxRecord
+from ops.shared.redeliveries import RedeliveryRecord
 
 # Initialised by the wiring (ops.bootstrap) with the orders database; nothing connects here.
 database = peewee.DatabaseProxy()
@@ -80,6 +81,12 @@ class DeadLetter(DeadLetterRecord):
         table_name = "orders_dead_letters"
 
 
+class Redelivery(RedeliveryRecord):
+    class Meta:
+        database = database
+        table_name = "orders_redeliveries"
+
+
 MODELS: list[type[peewee.Model]] = [
     Order,
     OrderStep,
@@ -87,4 +94,5 @@ MODELS: list[type[peewee.Model]] = [
     ProcessedMessage,
     IdempotencyKey,
     DeadLetter,
+    Redelivery,
 ]

@@ -83,7 +83,7 @@ def dead_letter_depths(settings: Settings) -> dict[str, int] | None:
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
-    """``orderflow audit [--json] [--outbox-threshold SECONDS]``: 0 if all hold, else 1."""
+    """``orderflow audit [--json] [--outbox-threshold S] [--deadline S]``: 0 if all hold, else 1."""
     from ops import bootstrap
 
     databases = bootstrap.init_databases(settings)
@@ -91,6 +91,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         report = run_audit(
             settings,
             outbox_threshold_seconds=args.outbox_threshold,
+            deadline_seconds=args.deadline,
             broker_depth=dead_letter_depths(settings),
         )
     finally:

@@ -92,3 +92,17 @@ def kernel_tables_v1(db: peewee.Database, prefix: str) -> list[type[peewee.Model
             table_name = f"{prefix}_dead_letters"
 
     return [Outbox, ProcessedMessages, IdempotencyKeys, DeadLetters]
+
+
+def redeliveries_table_v1(db: peewee.Database, prefix: str) -> type[peewee.Model]:
+    """Frozen (version 1) redelivery-count table for one service."""
+
+    class Redeliveries(db.Model):  # type: ignore[name-defined,misc]
+        message_id = peewee.CharField(max_length=64, primary_key=True)
+        redeliveries = peewee.IntegerField()
+        last_at = peewee.DateTimeField(index=True)
+
+        class Meta:
+            table_name = f"{prefix}_redeliveries"
+
+    return Redeliveries

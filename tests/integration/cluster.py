@@ -6,6 +6,7 @@ vhost, free ports, and a log file per process (printed when a test fails).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,8 @@ from ops.shared.auth import TokenKeys, mint
 
 PG_ADMIN_DSN = os.environ.get("ORDERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("ORDERFLOW_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
-VHOST = "orderflow-test"
+# a vhost of its own per concurrent test run (ORDERFLOW_TEST_VHOST), queues are purged per cluster
+VHOST = os.environ.get("ORDERFLOW_TEST_VHOST", "orderflow-test")
 QUEUES = [f"{queue}{suffix}" for queue in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")]
 JWT_SECRET = "integration-tests-only-secret-0123456789"
 PARTS = (
@@ -88,6 +90,9 @@ class Cluster:
         # Prometheus endpoints of the worker pools (Dramatiq's exporter) and relays.
         self.metrics_ports = {part: free_port() for part in PARTS if "-api" not in part}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # a part's command line instead of the usual one, and extra modules for a worker
+        self.commands: dict[str, list[str]] = {}
+        self.worker_modules: dict[str, list[str]] = {}
         self.env = {
             **os.environ,
             "BROKER_URL": broker_url(vhost),
@@ -167,6 +172,7 @@ class Cluster:
                     "-m",
                     "dramatiq",
                     f"ops.worker:{service}",
+                    *self.worker_modules.get(part, []),
                     "--queues",
                     service,
                     "--processes",
@@ -175,6 +181,7 @@ class Cluster:
                     "4",
                 ],
             }[kind]
+            argv = self.commands.get(part, argv)
             log = (self.workdir / f"{part}.log").open("ab")
             self.processes[part] = subprocess.Popen(
                 argv,
@@ -216,7 +223,8 @@ class Cluster:
     def kill(self, part: str) -> None:
         """``kill -9`` a part and all its processes (a dramatiq pool has children)."""
         process = self.processes.pop(part)
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
     def _wait_ready(self, part: str) -> None:
@@ -314,6 +322,15 @@ class Cluster:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchall()
+        finally:
+            connection.close()
+
+    def execute(self, service: str, sql: str, *params: Any) -> None:
+        """Run one statement and commit it (the test changes the schema or data)."""
+        connection = psycopg2.connect(self.database_url(service))
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(sql, params)
         finally:
             connection.close()
 

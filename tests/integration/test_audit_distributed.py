@@ -16,7 +16,7 @@ AUDIT = (
     "import argparse, sys\n"
     "from ops import audit\n"
     "from ops.settings import Settings\n"
-    "args = argparse.Namespace(json=True, outbox_threshold=60.0)\n"
+    "args = argparse.Namespace(json=True, outbox_threshold=60.0, deadline=None)\n"
     "sys.exit(audit.main(Settings.from_env(), args))\n"
 )
 

@@ -29,8 +29,8 @@ def test_migrate_is_versioned_and_safe_to_run_twice(make_cluster) -> None:
         "invoices: schema is up to date",
     ]
     expected = {
-        "orders": ["0001_initial", "0002_order_steps", "0003_trace_context"],
-        "invoices": ["0001_initial", "0002_trace_context"],
+        "orders": ["0001_initial", "0002_order_steps", "0003_trace_context", "0004_redeliveries"],
+        "invoices": ["0001_initial", "0002_trace_context", "0003_redeliveries"],
     }
     for service, names in expected.items():
         history = cluster.query(

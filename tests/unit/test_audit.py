@@ -298,12 +298,12 @@ def test_the_command_exits_1_and_prints_json_when_an_invariant_fails(
 ) -> None:
     # Given a consistent system, the command exits 0 with a table
     (order_id,) = settled_system(stub_system, 1)
-    args = argparse.Namespace(json=False, outbox_threshold=60.0)
+    args = argparse.Namespace(json=False, outbox_threshold=60.0, deadline=None)
     assert audit.main(settings, args) == 0
     assert "all invariants hold" in capsys.readouterr().out
     # And with a mismatched total it exits 1 and says which invariant in JSON
     Invoice.update(total_minor=1).where(Invoice.order_id == order_id).execute()
-    args = argparse.Namespace(json=True, outbox_threshold=60.0)
+    args = argparse.Namespace(json=True, outbox_threshold=60.0, deadline=None)
     assert audit.main(settings, args) == 1
     data = json.loads(capsys.readouterr().out)
     failed = [item for item in data["invariants"] if not item["ok"]]

@@ -1,0 +1,7 @@
+"""Invoices schema, version 3: redelivery counts (``invoices_redeliveries``)."""
+
+from ops.shared.migrations import redeliveries_table_v1
+
+
+def up(migrator, db):
+    db.create_tables([redeliveries_table_v1(db, "invoices")])

@@ -1,0 +1,170 @@
+"""``orderflow dlq list`` and ``orderflow dlq replay``: parse, wire, print.
+
+``ops.cli`` calls :func:`add_commands` while it builds its parser, so this module
+imports nothing heavy at the top: models, brokers and bootstrap come in when a
+subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ops.settings import Settings
+
+if TYPE_CHECKING:
+    from ops.dlq.replay import Enqueue
+
+SERVICES = ("orders", "invoices")
+DEFAULT_LIMIT = 100
+MAX_OPERATOR_NAME = 128  # the replayed_by column
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``dlq list`` and ``dlq replay`` to the ``orderflow`` subcommands."""
+    dlq = commands.add_parser("dlq", help="list and replay dead letters")
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="dead letters not yet replayed, newest first")
+    listing.add_argument("--service", choices=SERVICES, help="one service only")
+    listing.add_argument("--all", action="store_true", help="include replayed dead letters")
+    listing.add_argument("--json", action="store_true", help="full records as a JSON list")
+    listing.add_argument(
+        "--limit", type=_positive, default=DEFAULT_LIMIT, metavar="N", help="at most N (100)"
+    )
+    listing.set_defaults(run=run_list)
+    replay = actions.add_parser("replay", help="send dead letters again (RabbitMQ only)")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="message ids from `dlq list`")
+    replay.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
+    replay.add_argument("--service", choices=SERVICES, help="one service only")
+    replay.add_argument(
+        "--by", metavar="NAME", help="who replays (default ORDERFLOW_OPERATOR, else the login)"
+    )
+    replay.add_argument("--again", action="store_true", help="replay ids already replayed")
+    replay.set_defaults(run=run_replay)
+
+
+def run_list(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the dead letters (a table, or JSON with ``--json``); always exits 0."""
+    from ops import bootstrap
+    from ops.dlq import listing, records
+    from ops.shared.clock import utcnow
+
+    services = _services(args)
+    databases = bootstrap.init_databases(settings, services)
+    try:
+        entries = records.newest_first(services, include_replayed=args.all, limit=args.limit)
+        total = records.count(services, include_replayed=args.all)
+    finally:
+        for database in databases.values():
+            database.close()
+    now = utcnow()
+    if args.json:
+        _say(listing.render_json(entries, now))
+        return 0
+    _say(listing.render_table(entries, now))
+    if total > len(entries):
+        _say(f"(the newest {len(entries)} of {total}; --limit N shows more)")
+    return 0
+
+
+def run_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Replay the named dead letters (or ``--all``); 0 if every one was replayed, else 1,
+    2 for a command that cannot run (bad arguments, no broker)."""
+    problem = _replay_usage_problem(settings, args)
+    if problem:
+        _say(f"orderflow dlq replay: {problem}", error=True)
+        return 2
+    from ops import bootstrap
+    from ops.dlq import replay
+
+    services = _services(args)
+    by = args.by or settings.operator_name
+    databases = bootstrap.init_databases(settings, services)
+    enqueue, close = rabbitmq_publisher(str(settings.broker_url))
+    all_replayed = True
+    try:
+        ids = _requested(args, services)
+        for outcome in replay.replay(
+            ids, enqueue=enqueue, by=by, services=services, again=args.again
+        ):
+            ok = isinstance(outcome, replay.Replayed)
+            all_replayed = all_replayed and ok
+            _say(outcome.line(), error=not ok)
+    finally:
+        close()
+        for database in databases.values():
+            database.close()
+    return 0 if all_replayed else 1
+
+
+def rabbitmq_publisher(broker_url: str) -> tuple[Enqueue, Callable[[], None]]:
+    """``(enqueue, close)`` for a RabbitMQ broker with publisher confirms: ``enqueue``
+    returns once RabbitMQ has the message (declaring its queue first)."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    from actors.broker import with_connection_defaults
+
+    # Only publishes: no worker middleware, so the message goes out exactly as built.
+    broker = RabbitmqBroker(
+        url=with_connection_defaults(broker_url), confirm_delivery=True, middleware=[]
+    )
+    return broker.enqueue, broker.close
+
+
+def _requested(args: argparse.Namespace, services: list[str]) -> list[str]:
+    """The ids named, or for ``--all`` the backlog, oldest first (naming the undecodable
+    records it leaves out: those can never be replayed)."""
+    from ops.dlq import replay
+
+    if not args.all:
+        return list(args.ids)
+    ids, undecodable = replay.backlog(services)
+    for entry in undecodable:
+        _say(
+            f"{entry.record.message_id}: skipped: undecodable, never replayable "
+            "(its raw body is in `orderflow dlq list --json`)",
+            error=True,
+        )
+    if not ids:
+        _say("no dead letters to replay")
+    return ids
+
+
+def _replay_usage_problem(settings: Settings, args: argparse.Namespace) -> str | None:
+    if bool(args.ids) == args.all:
+        return "name the message ids to replay, or give --all (not both)"
+    if args.again and args.all:
+        return "--again replays named ids only, not --all"
+    by = args.by or settings.operator_name
+    if not by.strip() or len(by) > MAX_OPERATOR_NAME:
+        return f"--by must be 1 to {MAX_OPERATOR_NAME} characters"
+    if settings.broker_url is None:
+        return (
+            "BROKER_URL is not set: standalone mode keeps its messages in memory inside the "
+            "`orderflow standalone` process, so there is no broker to replay into. Replay "
+            "needs the distributed mode (RabbitMQ); `orderflow dlq list` works in both."
+        )
+    return None
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    """One line on stdout (or stderr for ``error``), flushed: replays report as they go."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _services(args: argparse.Namespace) -> list[str]:
+    return [args.service] if args.service else list(SERVICES)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,147 @@
+"""``orderflow dlq list`` and ``orderflow dlq replay`` on the real RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import psycopg2
+
+from .cluster import Cluster, wait_until
+
+
+def orderflow(cluster: Cluster, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``orderflow ARGV`` as an operator would, with the cluster's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *argv],
+        env=cluster.env,
+        cwd=cluster.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def dead_letters(cluster: Cluster, *flags: str) -> list[dict]:
+    done = orderflow(cluster, "dlq", "list", "--json", *flags)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def invoices_of(cluster: Cluster, order_id: str) -> list[dict]:
+    return cluster.request("GET", "invoices", f"/invoices?order_id={order_id}")[1]["items"]
+
+
+def recorded_actors(cluster: Cluster, order_id: str) -> list[str]:
+    rows = cluster.query(
+        "invoices",
+        "SELECT actor_name FROM invoices_dead_letters WHERE order_id = %s ORDER BY actor_name",
+        order_id,
+    )
+    return [actor for (actor,) in rows]
+
+
+def test_a_dead_letter_is_listed_replayed_once_and_the_saga_stays_consistent(
+    make_cluster,
+) -> None:
+    # Given an invoices worker that gives up quickly on a lock it cannot get
+    cluster = make_cluster(MAX_RETRIES="1", MIN_BACKOFF_MS="100", MAX_BACKOFF_MS="200")
+    cluster.env["INVOICES_DATABASE_URL"] = cluster.database_url(
+        "invoices", options="-c lock_timeout=300"
+    )
+    cluster.start()
+    who = f"c-{uuid.uuid4().hex[:8]}"
+    blocker = psycopg2.connect(cluster.database_url("invoices"))
+    try:
+        # ... while another session holds the customer's account row
+        with blocker.cursor() as cursor:
+            cursor.execute("INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (who,))
+            blocker.commit()
+            cursor.execute(
+                "SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE", (who,)
+            )
+        # When an order is placed, issue_invoice dead-letters and the order is cancelled;
+        # its void_invoice compensation dead-letters too, so no tombstone bars a late invoice
+        _, order = cluster.place_order(who)
+        wait_until(
+            lambda: recorded_actors(cluster, order["id"]) == ["issue_invoice", "void_invoice"],
+            60,
+            "issue_invoice and void_invoice to be dead-lettered",
+        )
+    finally:
+        blocker.rollback()
+        blocker.close()
+    cancelled = cluster.wait_for_status(order["id"], "cancelled", timeout=60)
+    assert cancelled["cancel_reason"] == "invoice_failed"
+
+    # Then the operator sees both dead letters, not yet replayed
+    listed = [item for item in dead_letters(cluster) if item["order_id"] == order["id"]]
+    assert sorted(item["actor_name"] for item in listed) == ["issue_invoice", "void_invoice"]
+    (letter,) = [item for item in listed if item["actor_name"] == "issue_invoice"]
+    assert (letter["service"], letter["queue_name"], letter["attempts"]) == (
+        "invoices",
+        "invoices",
+        2,
+    )
+    assert letter["replayed_at"] is None and letter["age_seconds"] >= 0
+    assert letter["message"]["kwargs"]["dedupe_key"] == letter["dedupe_key"]
+
+    # When the operator replays the issue_invoice dead letter
+    done = orderflow(cluster, "dlq", "replay", letter["message_id"], "--by", "tester")
+    assert done.returncode == 0, done.stderr
+    old_id, arrow, new_id, *rest = done.stdout.split()
+    assert (old_id, arrow, new_id != old_id) == (letter["message_id"], "->", True)
+    assert rest == ["issue_invoice", "on", "invoices"]
+
+    # Then the record says who replayed it and when, and the default list no longer shows it
+    (replayed,) = [item for item in dead_letters(cluster, "--all") if item["message_id"] == old_id]
+    assert replayed["replayed_by"] == "tester" and replayed["replayed_at"].endswith("Z")
+    assert old_id not in [item["message_id"] for item in dead_letters(cluster)]
+
+    # And the replayed step issues the invoice, which the orders side has voided at once:
+    # the order stays cancelled as invoice_failed
+    wait_until(
+        lambda: [i["status"] for i in invoices_of(cluster, order["id"])] == ["void"],
+        60,
+        "the replayed invoice to be issued and voided",
+    )
+    assert cluster.order(order["id"])["cancel_reason"] == "invoice_failed"
+    issued = (
+        f"issue_invoice order_id={order['id']} dedupe_key={letter['dedupe_key']} outcome=issued"
+    )
+    assert issued in cluster.log("invoices-worker")
+
+    # And every invariant holds, the dead-letter queue's depth included
+    wait_until(lambda: orderflow(cluster, "audit", "--json").returncode == 0, 60, "a clean audit")
+    report = json.loads(orderflow(cluster, "audit", "--json").stdout)
+    i6 = next(item for item in report["invariants"] if item["code"] == "I6")
+    assert "invoices.XQ: 2 queued, 2 recorded" in i6["detail"]
+
+    # When it is replayed a second time without --again, it is refused
+    done = orderflow(cluster, "dlq", "replay", old_id, "--by", "tester")
+    assert done.returncode == 1
+    assert done.stdout == "" and "already replayed" in done.stderr
+
+    # When it is replayed once more with --again, the consumer's dedupe absorbs it
+    done = orderflow(cluster, "dlq", "replay", old_id, "--again", "--by", "tester")
+    assert done.returncode == 0, done.stderr
+    duplicate = (
+        f"issue_invoice order_id={order['id']} dedupe_key={letter['dedupe_key']} outcome=duplicate"
+    )
+    wait_until(lambda: duplicate in cluster.log("invoices-worker"), 60, "the repeat to be absorbed")
+    assert [i["status"] for i in invoices_of(cluster, order["id"])] == ["void"]
+    assert orderflow(cluster, "audit", "--json").returncode == 0
+
+
+def test_replay_refuses_an_unknown_id_and_needs_a_broker(make_cluster) -> None:
+    cluster = make_cluster()
+    # An unknown id: exit 1 with the reason
+    done = orderflow(cluster, "dlq", "replay", "no-such-message")
+    assert done.returncode == 1 and "unknown" in done.stderr
+    # Without BROKER_URL (standalone keeps messages in memory): exit 2, explained
+    cluster.env = {key: value for key, value in cluster.env.items() if key != "BROKER_URL"}
+    done = orderflow(cluster, "dlq", "replay", "no-such-message")
+    assert done.returncode == 2 and "BROKER_URL is not set" in done.stderr
