@@ -1,7 +1,8 @@
 """Builds the Dramatiq broker every orderflow process uses, with our middleware.
 
 RabbitMQ gets publisher confirms (Dramatiq leaves them off by default), so a
-publish returns only once the broker has the message. Without a URL the stub
+publish returns only once the broker has the message, and a bound on the wait for
+that confirm (``actors.rabbitmq``). Without a URL the stub
 broker runs everything in-process (standalone mode and unit tests).
 """
 
@@ -18,12 +19,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
-from actors.poison import (
-    RecordingRabbitmqBroker,
-    RedeliveryCounter,
-    RedeliveryGuard,
-    UndecodableHandler,
-)
+from actors.poison import RedeliveryCounter, RedeliveryGuard, UndecodableHandler
 from actors.tracing import Tracing
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
@@ -90,7 +86,9 @@ def build_broker(
     ]
     if broker_url is None:
         return StubBroker(middleware=middleware)
-    return RecordingRabbitmqBroker(
+    from actors.rabbitmq import OrderflowRabbitmqBroker
+
+    return OrderflowRabbitmqBroker(
         url=with_connection_defaults(broker_url),
         confirm_delivery=True,
         middleware=middleware,

@@ -13,7 +13,6 @@ Two cases escape Dramatiq's ``Retries``:
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import time
@@ -136,15 +135,3 @@ class RecordingConsumer(_RabbitmqConsumer):
                         f"record an undecodable message on {self.queue_name}",
                     )
             yield delivery  # Dramatiq's consumer then nacks it into the .XQ
-
-
-class RecordingRabbitmqBroker(RabbitmqBroker):
-    """A ``RabbitmqBroker`` whose consumers record undecodable bodies (see above)."""
-
-    def __init__(self, *, undecodable: Mapping[str, UndecodableHandler], **options: object) -> None:
-        super().__init__(**options)
-        self.undecodable = dict(undecodable)
-
-    @property
-    def consumer_class(self):  # type: ignore[no-untyped-def]
-        return functools.partial(RecordingConsumer, handlers=self.undecodable)

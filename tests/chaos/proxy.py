@@ -8,8 +8,8 @@ and RabbitMQ gives the same faults on one machine:
 - ``blackhole``: keep connections open but drop every byte (a silent network);
 - ``cut``: reset every connection and refuse new ones.
 
-Leaving ``blackhole`` or ``cut`` resets the connections it spoiled, as a real
-network partition ends with broken TCP sessions.
+Leaving ``blackhole`` resets the connections it spoiled (as a partition usually
+ends with broken TCP sessions) unless told not to.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ class Proxy:
 
     # -- control ---------------------------------------------------------------
 
-    def set_mode(self, mode: str, delay: float = 0.0) -> None:
-        """Switch the link; leaving ``blackhole``/``cut`` resets the spoiled connections."""
+    def set_mode(self, mode: str, delay: float = 0.0, *, reset: bool = True) -> None:
+        """Switch the link. ``cut`` resets every connection; leaving ``blackhole`` resets
+        the spoiled ones too unless ``reset`` is false (then the clients must notice the
+        silence and the garbled stream by themselves: heartbeats, timeouts)."""
         assert mode in ("pass", "delay", "blackhole", "cut"), mode
         with self.lock:
             previous, self.mode, self.delay = self.mode, mode, delay
-        if mode == "cut" or (previous in ("blackhole", "cut") and mode != previous):
+        if mode == "cut" or (reset and previous == "blackhole" and mode != previous):
             self.reset_all()
 
     def reset_all(self) -> None:

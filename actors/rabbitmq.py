@@ -1,0 +1,128 @@
+"""Dramatiq's ``RabbitmqBroker`` with two things it lacks: a bound on each publish, and
+consumers that record undecodable bodies.
+
+A publish with confirms waits for the broker's ack, and pika's blocking connection
+has no timeout of its own: if the network swallows the publish but keeps the
+connection alive (a blackhole that ends without a reset, a proxy that drops a
+frame), the ack never comes and the caller waits forever. Here a timer aborts a
+publish that is not confirmed within ``publish_timeout`` seconds: it shuts the
+connection's socket down, the waiting call fails with ``StreamLostError``,
+Dramatiq drops the connection, and the caller (the relay, a retry) tries again on
+a new one. The event stays unpublished until a confirm arrives, so a timeout can
+only cause a duplicate publish, which the consumer's dedupe absorbs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping
+
+import dramatiq
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from actors.poison import RecordingConsumer, UndecodableHandler
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 10.0  # seconds; a confirm takes about a millisecond on a healthy broker
+
+
+@dataclasses.dataclass
+class _Watch:
+    """One thread's publish in progress: the connection it waits on, and until when."""
+
+    deadline: float
+    connection: pika.BlockingConnection | None = None
+
+
+class OrderflowRabbitmqBroker(RabbitmqBroker):
+    """See the module docstring. ``undecodable`` maps queue names to the function that
+    records a body of that queue which is not a message. One watchdog thread per
+    broker checks the publishes in progress once a second."""
+
+    def __init__(
+        self,
+        *,
+        undecodable: Mapping[str, UndecodableHandler],
+        publish_timeout: float = PUBLISH_TIMEOUT,
+        **options: object,
+    ) -> None:
+        super().__init__(**options)
+        self.undecodable = dict(undecodable)
+        self.publish_timeout = publish_timeout
+        self._watches: dict[int, _Watch] = {}
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_lock = threading.Lock()
+
+    @property
+    def consumer_class(self):  # type: ignore[no-untyped-def]
+        return functools.partial(RecordingConsumer, handlers=self.undecodable)
+
+    @property
+    def connection(self) -> pika.BlockingConnection:
+        """The calling thread's connection (Dramatiq's); a publish in progress on this
+        thread starts its clock again on a new connection."""
+        connection = RabbitmqBroker.connection.fget(self)  # type: ignore[attr-defined]
+        watch = self._watches.get(threading.get_ident())
+        if watch is not None and watch.connection is not connection:
+            watch.connection = connection
+            watch.deadline = time.monotonic() + self.publish_timeout
+        return connection
+
+    @connection.deleter
+    def connection(self) -> None:
+        RabbitmqBroker.connection.fdel(self)  # type: ignore[attr-defined]
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Publish ``message``; raises (after Dramatiq's own reconnect attempts) rather
+        than wait longer than ``publish_timeout`` for any one confirm."""
+        self._ensure_watchdog()
+        ident = threading.get_ident()
+        self._watches[ident] = _Watch(
+            time.monotonic() + self.publish_timeout, getattr(self.state, "connection", None)
+        )
+        try:
+            return super().enqueue(message, delay=delay)
+        finally:
+            self._watches.pop(ident, None)
+
+    def _ensure_watchdog(self) -> None:
+        if self._watchdog is not None:
+            return
+        with self._watchdog_lock:
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch, name="publish-watchdog", daemon=True
+                )
+                self._watchdog.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            now = time.monotonic()
+            for watch in list(self._watches.values()):
+                if watch.connection is not None and now > watch.deadline:
+                    connection, watch.connection = watch.connection, None
+                    self._abort(connection)
+
+    def _abort(self, connection: pika.BlockingConnection) -> None:
+        """Cut the connection's socket from this timer thread. pika runs thread-safe
+        callbacks only between blocking calls, so nothing else reaches a publish that
+        is waiting for its confirm; a shut-down socket makes that wait fail at once
+        (``StreamLostError``), and Dramatiq opens a new connection."""
+        log.error(
+            "a publish waited %gs for its confirm: cutting the connection", self.publish_timeout
+        )
+        transport = getattr(getattr(connection, "_impl", None), "_transport", None)
+        sock = getattr(transport, "_sock", None)
+        if sock is None:  # already closed, or a pika without these internals
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
