@@ -1,36 +1,50 @@
 """Schemathesis against each HTTP front running as its own process on the real RabbitMQ
-and PostgreSQL: no 5xx, and every answer conforms to the service's OpenAPI description
-(status code, content type, headers, body schema).
+and PostgreSQL: no 5xx, every answer conforms to the service's OpenAPI description
+(status code, content type, headers, body schema), and every error is
+``application/problem+json`` with ``type``, ``title`` and ``status`` (``fuzz_hooks``).
+After the runs the saga drains, the consistency audit holds on the cluster's
+databases and nothing is half-written in either (``half_written``).
 
 The descriptions are read from the packages (``<service>/openapi.json``), not fetched
-from the services, and the runs are bounded: a fixed seed and a fixed number of
-examples per operation, in all of Schemathesis' phases (examples, coverage, fuzzing,
-stateful).
+from the services, and the runs are bounded and deterministic: a fixed seed and
+``FUZZ_EXAMPLES`` examples per operation (25 by default, a few seconds a run; 2000 for
+the long run, at least 2,000 requests per operation that takes input), in all of
+Schemathesis' phases (examples, coverage, fuzzing, stateful). The requests actually
+sent are counted per operation and printed as a table at the end of the module.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+import psycopg2
 import pytest
 
-from .cluster import Cluster
+from .cluster import QUEUES, Cluster, wait_until
+from .fuzz_tally import Tally, operations_with_inputs, read_tally, render
+from .half_written import half_written
 
 SEED = 20261125
-MAX_EXAMPLES = 25
-RUN_TIMEOUT = 120  # seconds; a run takes a few seconds on a 2-core machine
+DEFAULT_EXAMPLES = 25  # CI-sized
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or DEFAULT_EXAMPLES)
+# seconds per run: a few at the default size on a 2-core machine, minutes for 2000
+RUN_TIMEOUT = 120 + EXAMPLES // 2
+DRAIN_TIMEOUT = 300  # seconds for the saga to settle every order the runs placed
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
     "content_type_conformance",
     "response_headers_conformance",
     "response_schema_conformance",
+    "problem_json_errors",  # fuzz_hooks
 )
 CUSTOMER = "c1"  # the customer the descriptions' examples name
 
@@ -52,6 +66,18 @@ def system(servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         cluster.destroy()
 
 
+@pytest.fixture(scope="module")
+def tallies(request: pytest.FixtureRequest) -> Iterator[dict[str, Tally]]:
+    """The requests each run sent, per operation; printed as a table after the module."""
+    runs: dict[str, Tally] = {}
+    yield runs
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if runs and capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n\nschemathesis: requests sent, {EXAMPLES} examples, seed {SEED}")
+            print(render(runs))
+
+
 def description_of(service: str, workdir: Path) -> Path:
     """The service's packaged description, as a file Schemathesis can read."""
     target = workdir / f"{service}-openapi.json"
@@ -59,7 +85,9 @@ def description_of(service: str, workdir: Path) -> Path:
     return target
 
 
-def schemathesis_run(system: Cluster, service: str, role: str) -> subprocess.CompletedProcess:
+def schemathesis_run(
+    system: Cluster, service: str, role: str, tally: Path
+) -> subprocess.CompletedProcess:
     subject = CUSTOMER if role == "customer" else "ops"
     workdir = system.workdir
     argv = [
@@ -75,7 +103,7 @@ def schemathesis_run(system: Cluster, service: str, role: str) -> subprocess.Com
         "--checks",
         ",".join(CHECKS),
         "--max-examples",
-        str(MAX_EXAMPLES),
+        str(EXAMPLES),
         "--seed",
         str(SEED),
         "--workers",
@@ -93,8 +121,16 @@ def schemathesis_run(system: Cluster, service: str, role: str) -> subprocess.Com
     if system.request("GET", service, "/openapi.json")[0] != 200:
         # Not served (yet): the route's wiring is checked by the unit tests.
         argv += ["--exclude-path", "/openapi.json"]
+    tally.unlink(missing_ok=True)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "FUZZ_TALLY": str(tally)}
     return subprocess.run(
-        argv, cwd=workdir, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+        argv,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
     )
 
 
@@ -109,9 +145,11 @@ def schemathesis_run(system: Cluster, service: str, role: str) -> subprocess.Com
     ],
 )
 def test_each_service_answers_every_generated_request_as_its_description_says(
-    system: Cluster, service: str, role: str
+    system: Cluster, tallies: dict[str, Tally], service: str, role: str
 ) -> None:
-    run = schemathesis_run(system, service, role)
+    tally_file = system.workdir / f"tally-{service}-{role}.jsonl"
+    run = schemathesis_run(system, service, role, tally_file)
+    tally = tallies[f"{service} as {role}"] = read_tally(tally_file)
     if run.returncode != 0:
         pytest.fail(
             f"schemathesis found problems in {service} (as {role}):\n"
@@ -120,6 +158,109 @@ def test_each_service_answers_every_generated_request_as_its_description_says(
             pytrace=False,
         )
     assert "passed" in run.stdout
+    # every operation that takes input got at least EXAMPLES generated requests
+    description = json.loads(resources.files(service).joinpath("openapi.json").read_text("utf-8"))
+    short = {
+        operation: sum(tally.get(operation, {}).values())
+        for operation in operations_with_inputs(description)
+        if sum(tally.get(operation, {}).values()) < EXAMPLES
+    }
+    assert short == {}, f"fewer than {EXAMPLES} requests sent: {short}"
+
+
+def saga_state(system: Cluster) -> tuple:
+    """What is still moving: pending orders, unpublished events, queued messages, and
+    the messages each side has processed (unchanged between two polls: nothing in flight)."""
+    pending = system.query("orders", "SELECT count(*) FROM orders WHERE status = 'pending'")
+    unpublished = [
+        system.query(service, f"SELECT count(*) FROM {service}_outbox WHERE published_at IS NULL")
+        for service in ("orders", "invoices")
+    ]
+    queued = [system.queue_depth(queue) for queue in QUEUES if not queue.endswith(".XQ")]
+    processed = [
+        system.query(service, f"SELECT count(*) FROM {service}_processed_messages")
+        for service in ("orders", "invoices")
+    ]
+    return pending[0][0], *(rows[0][0] for rows in unpublished), *queued, processed
+
+
+def wait_until_drained(system: Cluster, timeout: float) -> None:
+    """Poll until no order is pending, every event is published, the queues are empty,
+    and nothing was processed since the previous poll."""
+    previous: list[tuple] = []
+
+    def drained() -> bool:
+        state = saga_state(system)
+        settled = not any(state[:-1]) and previous[-1:] == [state]
+        previous.append(state)
+        return settled
+
+    try:
+        wait_until(drained, timeout, "the saga to drain", interval=1.0)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still moving: {previous[-1]}\n{system.logs()}") from None
+
+
+def test_after_the_runs_the_saga_drains_the_audit_holds_and_nothing_is_half_written(
+    system: Cluster,
+) -> None:
+    # Given every order the runs placed settled
+    wait_until_drained(system, DRAIN_TIMEOUT)
+    # When the audit reads both databases (and the dead-letter queues)
+    audit = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "audit", "--json"],
+        env=system.env,
+        cwd=system.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # Then every invariant holds
+    assert audit.returncode == 0, f"{audit.stdout}\n{audit.stderr}\n{system.logs()}"
+    assert json.loads(audit.stdout)["ok"] is True
+    # And nothing is half-written in either database
+    assert half_written(system.query) == {}
+
+
+def test_the_half_written_check_names_a_record_without_the_rest_of_its_write(
+    system: Cluster,
+) -> None:
+    # Given, inside transactions rolled back afterwards, an order whose OrderPlaced event
+    # is gone and an invoice marked paid without its payment
+    connections = {
+        service: psycopg2.connect(system.database_url(service)) for service in system.databases
+    }
+    try:
+        orders, invoices = connections["orders"].cursor(), connections["invoices"].cursor()
+        orders.execute("SELECT id::text FROM orders ORDER BY created_at LIMIT 1")
+        (order_id,) = orders.fetchone()
+        orders.execute(
+            "DELETE FROM orders_outbox WHERE aggregate_id = %s AND event_type = 'OrderPlaced'",
+            (order_id,),
+        )
+        invoices.execute(
+            "UPDATE invoices SET status = 'paid', paid_at = NULL WHERE order_id = %s "
+            "RETURNING number",
+            (order_id,),
+        )
+        (number,) = invoices.fetchone()
+
+        def query(service: str, sql: str) -> list[tuple]:
+            cursor = connections[service].cursor()
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+        # When the check runs, then it names exactly those two
+        findings = half_written(query)
+    finally:
+        for connection in connections.values():
+            connection.rollback()
+            connection.close()
+    assert findings == {
+        "orders: order without exactly one OrderPlaced event": [order_id],
+        "invoices: paid invoice without paid_at or InvoicePaid event": [number],
+    }
 
 
 def _cursor(*values: str) -> str:
