@@ -27,7 +27,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from .cluster import QUEUES, Cluster, wait_until
+from .cluster import Cluster
+from .drain import wait_until_drained
 from .fuzz_tally import Tally, operations_with_inputs, read_tally, render
 from .half_written import half_written
 
@@ -166,39 +167,6 @@ def test_each_service_answers_every_generated_request_as_its_description_says(
         if sum(tally.get(operation, {}).values()) < EXAMPLES
     }
     assert short == {}, f"fewer than {EXAMPLES} requests sent: {short}"
-
-
-def saga_state(system: Cluster) -> tuple:
-    """What is still moving: pending orders, unpublished events, queued messages, and
-    the messages each side has processed (unchanged between two polls: nothing in flight)."""
-    pending = system.query("orders", "SELECT count(*) FROM orders WHERE status = 'pending'")
-    unpublished = [
-        system.query(service, f"SELECT count(*) FROM {service}_outbox WHERE published_at IS NULL")
-        for service in ("orders", "invoices")
-    ]
-    queued = [system.queue_depth(queue) for queue in QUEUES if not queue.endswith(".XQ")]
-    processed = [
-        system.query(service, f"SELECT count(*) FROM {service}_processed_messages")
-        for service in ("orders", "invoices")
-    ]
-    return pending[0][0], *(rows[0][0] for rows in unpublished), *queued, processed
-
-
-def wait_until_drained(system: Cluster, timeout: float) -> None:
-    """Poll until no order is pending, every event is published, the queues are empty,
-    and nothing was processed since the previous poll."""
-    previous: list[tuple] = []
-
-    def drained() -> bool:
-        state = saga_state(system)
-        settled = not any(state[:-1]) and previous[-1:] == [state]
-        previous.append(state)
-        return settled
-
-    try:
-        wait_until(drained, timeout, "the saga to drain", interval=1.0)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; still moving: {previous[-1]}\n{system.logs()}") from None
 
 
 def test_after_the_runs_the_saga_drains_the_audit_holds_and_nothing_is_half_written(
