@@ -106,11 +106,17 @@ class OrderflowRabbitmqBroker(RabbitmqBroker):
     def _watch(self) -> None:
         while True:
             time.sleep(1.0)
-            now = time.monotonic()
-            for watch in list(self._watches.values()):
-                if watch.connection is not None and now > watch.deadline:
-                    connection, watch.connection = watch.connection, None
-                    self._abort(connection)
+            self.abort_overdue(time.monotonic())
+
+    def abort_overdue(self, now: float) -> int:
+        """Cut the connection of every publish waiting past its deadline; returns how many."""
+        cut = 0
+        for watch in list(self._watches.values()):
+            if watch.connection is not None and now > watch.deadline:
+                connection, watch.connection = watch.connection, None
+                self._abort(connection)
+                cut += 1
+        return cut
 
     def _abort(self, connection: pika.BlockingConnection) -> None:
         """Cut the connection's socket from this timer thread. pika runs thread-safe
