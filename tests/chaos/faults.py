@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -59,8 +61,6 @@ def postgres_cluster() -> tuple[str, str]:
 
 def published_messages(chaos: Chaos, limit: int) -> list[tuple[str, str, dict]]:
     """Recently published outbox events of both services: (type, id, payload)."""
-    import json
-
     rows = []
     for service in ("orders", "invoices"):
         rows += chaos.cluster.query(
@@ -279,8 +279,6 @@ def poison(chaos: Chaos) -> None:
                 "message_id": str(uuid.uuid4()),
                 "message_timestamp": int(time.time() * 1000),
             }
-            import json
-
             channel.basic_publish("", queue, json.dumps(unknown).encode(), persistent)
     finally:
         connection.close()
@@ -347,8 +345,6 @@ def races_resolved(chaos: Chaos) -> list[str]:
 
 
 def unsafe_relay(chaos: Chaos) -> None:
-    import sys
-
     proxied(chaos)
     chaos.cluster.commands["orders-relay"] = [
         sys.executable,

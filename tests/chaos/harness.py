@@ -104,7 +104,6 @@ class Chaos:
         self.scenario = scenario
         self.faults = 0
         self.restarts = 0
-        self.paused: set[str] = set()  # parts the scenario stopped on purpose
         self.started_at = 0.0
         self.cleared_at: dt.datetime | None = None
         self.recovery_s: float | None = None
@@ -194,12 +193,11 @@ class Chaos:
         )
 
     def _keep(self) -> None:
-        """Restart any part that died or was killed (what ``orderflow up`` does), unless
-        the scenario paused it."""
+        """Restart any part that died or was killed (what ``orderflow up`` does)."""
         while not self.stopping.is_set():
             for part in PARTS:
                 process = self.cluster.processes.get(part)
-                if part in self.paused or (process is not None and process.poll() is None):
+                if process is not None and process.poll() is None:
                     continue
                 self.cluster.processes.pop(part, None)
                 try:

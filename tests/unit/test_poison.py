@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import types
 import uuid
 
 import dramatiq
@@ -107,13 +109,23 @@ def test_a_message_for_an_unknown_actor_is_dead_lettered_and_recorded(
 
 
 def test_an_undecodable_body_is_recorded_with_its_raw_bytes(databases: dict) -> None:
+    # A consumer whose deliveries are one bad body, one good message, one idle tick
     consumer = RecordingConsumer.__new__(RecordingConsumer)
     consumer.queue_name = "invoices"
     consumer.handler = invoicing.record_undecodable
+    consumer.known_tags = set()
+    consumer.logger = logging.getLogger("test")
+    consumer._nack = lambda tag: None  # Dramatiq nacks the bad body into the .XQ
     good = json.dumps(a_message().asdict()).encode()
-    deliveries = [("tag-1", None, b"\xff not json"), ("tag-2", None, good), (None, None, None)]
-    # The screen passes every delivery on (Dramatiq's consumer nacks the bad one)
-    assert list(consumer._screened(iter(deliveries))) == deliveries
+    deliveries = [
+        (types.SimpleNamespace(delivery_tag=1, redelivered=False), None, b"\xff not json"),
+        (types.SimpleNamespace(delivery_tag=2, redelivered=False), None, good),
+        (None, None, None),
+    ]
+    consumer.iterator = consumer._kept_aside(iter(deliveries))
+    # Dramatiq hands on the good message only, and the bad body alone is recorded
+    received = [next(consumer) for _ in deliveries]
+    assert [m is not None for m in received] == [False, True, False]
     (letter,) = InvoiceDeadLetter.select()
     assert letter.actor_name == "<undecodable>"
     assert base64.b64decode(json.loads(letter.message)["body_base64"]) == b"\xff not json"
