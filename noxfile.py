@@ -52,6 +52,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Worker memory over a 10-minute open-loop soak on the local RabbitMQ and PostgreSQL
+    (its own vhost, databases and ports, so it can run beside ``bench``); fails when a
+    worker process grew more than 10 % after the warm-up (not a test)."""
+    session.install("-c", CONSTRAINTS, "-e", ".")
+    session.run("python", "-m", "tests.bench.soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def chaos(session: nox.Session) -> None:
     """F1-F9 at full scale on the local RabbitMQ and PostgreSQL (which F3 and F4 restart):
     each fault under load, then drain and audit; the table lands in results/. Run

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 import peewee
+from peewee import fn
 
 from invoices.domain import (
     InvoiceNotFound,
@@ -44,7 +45,7 @@ from invoices.models import (
     database,
 )
 from invoices.queries import invoice_uuid, outstanding_minor
-from ops.shared import dead_letters, dedupe, metrics, outbox
+from ops.shared import compiled, dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import parse_amount
@@ -93,26 +94,37 @@ def issue_invoice(
         if not dedupe.claim(ProcessedMessage, "issue_invoice", dedupe_key):
             return "duplicate"
         account = _locked_account(customer_id)
-        if CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None:
+        cancelled, exists, outstanding = _ISSUE_CHECKS.first(
+            database,
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "issued": InvoiceStatus.ISSUED.value,
+            },
+        )  # type: ignore[misc]
+        if cancelled:
             return "cancelled"
-        if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
+        if exists:
             return "exists"
-        outstanding = outstanding_minor(customer_id)
-        if not credit_allows(outstanding, total_minor, account.credit_limit_minor):
+        if not credit_allows(int(outstanding), total_minor, account.credit_limit_minor):
             _emit(InvoiceRejected(order_id, "credit_limit_exceeded"))
             return "rejected"
-        invoice = Invoice.create(
-            id=uuid.uuid4(),
-            sequence=(sequence := _next_sequence()),
-            number=format_number(sequence),
-            order_id=order_id,
-            customer_id=customer_id,
-            total_minor=total_minor,
-            currency=currency,
-            status=InvoiceStatus.ISSUED.value,
-            issued_at=utcnow(),
-        )
-        _emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
+        sequence = _next_sequence()  # locks the counter row: as late as possible
+        invoice_id = uuid.uuid4()
+        number = format_number(sequence)
+        values = {
+            "id": invoice_id,
+            "sequence": sequence,
+            "number": number,
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "total_minor": total_minor,
+            "currency": currency,
+            "status": InvoiceStatus.ISSUED.value,
+            "issued_at": utcnow(),
+        }
+        compiled.defer(database, _INSERT_INVOICE, values)
+        _emit(InvoiceIssued(order_id, str(invoice_id), number))
         return "issued"
 
 
@@ -214,15 +226,16 @@ def set_credit_limit(customer_id: str, limit_minor: int) -> Account:
 
 def _locked_account(customer_id: str) -> BillingAccount:
     now = utcnow()
-    BillingAccount.insert(
-        customer_id=customer_id,
-        credit_limit_minor=policy.default_credit_limit_minor,
-        created_at=now,
-        updated_at=now,
-    ).on_conflict_ignore().execute()
-    account = _locked(BillingAccount.customer_id == customer_id, BillingAccount)
-    assert account is not None  # inserted above
-    return account
+    values = {
+        "customer_id": customer_id,
+        "credit_limit_minor": policy.default_credit_limit_minor,
+        "created_at": now,
+        "updated_at": now,
+    }
+    compiled.defer(database, _OPEN_ACCOUNT, values)
+    row = _LOCK_ACCOUNT.first(database, {"customer_id": customer_id})
+    assert row is not None  # inserted above
+    return compiled.row_of(BillingAccount, row)  # type: ignore[return-value]
 
 
 def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -> peewee.Model:
@@ -233,11 +246,60 @@ def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -
 
 
 def _next_sequence() -> int:
-    InvoiceCounter.update(last_value=InvoiceCounter.last_value + 1).where(
-        InvoiceCounter.name == COUNTER
-    ).execute()
-    return InvoiceCounter.get(InvoiceCounter.name == COUNTER).last_value
+    return int(_NEXT_SEQUENCE.first(database, {"name": COUNTER})[0])  # type: ignore[index]
 
 
 def _emit(event: Event) -> None:
     outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
+
+
+# The hot path's statements, compiled once (ops.shared.compiled).
+_OPEN_ACCOUNT = compiled.Statement(
+    lambda p: BillingAccount.insert(
+        customer_id=p("customer_id"),
+        credit_limit_minor=p("credit_limit_minor"),
+        created_at=p("created_at", BillingAccount.created_at),
+        updated_at=p("updated_at", BillingAccount.updated_at),
+    ).on_conflict_ignore()
+)
+_LOCK_ACCOUNT = compiled.Statement(
+    lambda p: (
+        BillingAccount.select().where(BillingAccount.customer_id == p("customer_id")).for_update()
+        if p.postgres
+        else BillingAccount.select().where(BillingAccount.customer_id == p("customer_id"))
+    )
+)
+_ISSUE_CHECKS = compiled.Statement(
+    lambda p: peewee.Select(
+        columns=[
+            fn.EXISTS(CancelledOrder.select().where(CancelledOrder.order_id == p("order_id"))),
+            fn.EXISTS(Invoice.select().where(Invoice.order_id == p("order_id"))),
+            Invoice.select(fn.COALESCE(fn.SUM(Invoice.total_minor), peewee.SQL("0"))).where(
+                (Invoice.customer_id == p("customer_id")) & (Invoice.status == p("issued"))
+            ),
+        ]
+    )
+)
+_NEXT_SEQUENCE = compiled.Statement(
+    lambda p: (
+        InvoiceCounter.update(last_value=InvoiceCounter.last_value + peewee.SQL("1"))
+        .where(InvoiceCounter.name == p("name"))
+        .returning(InvoiceCounter.last_value)
+    )
+)
+_INSERT_INVOICE = compiled.Statement(
+    lambda p: Invoice.insert(
+        id=p("id", Invoice.id),
+        sequence=p("sequence"),
+        number=p("number"),
+        order_id=p("order_id"),
+        customer_id=p("customer_id"),
+        total_minor=p("total_minor"),
+        currency=p("currency"),
+        status=p("status"),
+        issued_at=p("issued_at", Invoice.issued_at),
+        paid_at=peewee.SQL("NULL"),
+        voided_at=peewee.SQL("NULL"),
+        void_reason=peewee.SQL("NULL"),
+    )
+)

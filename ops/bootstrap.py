@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import os
 import secrets
@@ -21,8 +20,9 @@ import dramatiq
 import falcon
 import peewee
 
-from actors import catalogue, invoicing, ordering
+from actors import invoicing, ordering
 from actors.broker import RetryPolicy, build_broker, keep_alive, with_connection_defaults
+from actors.outbound import batch_publisher
 from invoices import api as invoices_api
 from invoices import models as invoices_models
 from invoices import service as invoices_service
@@ -164,18 +164,6 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) 
     return broker
 
 
-def publisher(broker: dramatiq.Broker) -> Callable[[OutboxRecord], None]:
-    """Publishes one outbox row as the actor messages the catalogue routes it to."""
-
-    def publish(row: OutboxRecord) -> None:
-        for message in catalogue.messages_for(
-            row.event_type, str(row.event_id), json.loads(row.payload)
-        ):
-            broker.enqueue(message)
-
-    return publish
-
-
 def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
     """The outbox relay of ``service``, with its periodic chores."""
     store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
@@ -200,7 +188,7 @@ def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Re
     return Relay(
         f"{service}-relay",
         OUTBOXES[service],
-        publisher(broker),
+        publish_batch=batch_publisher(broker),
         batch=settings.relay_batch,
         poll_interval=settings.relay_poll_interval,
         chores=chores,

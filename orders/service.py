@@ -1,7 +1,7 @@
 """Orders service: the only code that changes the orders database.
 
 HTTP resources and actors call these functions; each runs in one transaction
-(or joins the caller's, as a savepoint) and writes its events to the outbox
+(or joins the caller's) and writes its events to the outbox
 in that same transaction. Saga steps take the message's dedupe key and
 record it with the effect, so a repeated message changes nothing.
 """
@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import uuid
 
-from ops.shared import dead_letters, dedupe, metrics, outbox
+from ops.shared import compiled, dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import format_minor
@@ -57,18 +57,19 @@ def place_order(new: NewOrder) -> Order:
         }
         for line in new.lines
     ]
+    order = Order(
+        id=uuid.uuid4(),
+        customer_id=new.customer_id,
+        lines=json.dumps(lines, separators=(",", ":")),
+        total_minor=new.total_minor,
+        currency=new.currency,
+        status=Status.PENDING.value,
+        created_at=now,
+        updated_at=now,
+        trace_context=current_carrier_json(),
+    )
     with unit_of_work(database):
-        order = Order.create(
-            id=uuid.uuid4(),
-            customer_id=new.customer_id,
-            lines=json.dumps(lines, separators=(",", ":")),
-            total_minor=new.total_minor,
-            currency=new.currency,
-            status=Status.PENDING.value,
-            created_at=now,
-            updated_at=now,
-            trace_context=current_carrier_json(),
-        )
+        compiled.defer(database, _INSERT_ORDER, _values(order, _ORDER_FIELDS))
         _emit(
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
         )
@@ -195,13 +196,10 @@ def record_dead_letter(**fields: object) -> bool:
 
 
 def _locked(order_id: uuid.UUID | str) -> Order:
-    query = Order.select().where(Order.id == order_uuid(order_id))
-    if is_postgres(database):
-        query = query.for_update()
-    order = query.first()
-    if order is None:
+    row = _LOCK_ORDER.first(database, {"id": order_uuid(order_id)})
+    if row is None:
         raise OrderNotFound(f"order {order_id} does not exist")
-    return order
+    return compiled.row_of(Order, row)  # type: ignore[return-value]
 
 
 def _transition(order: Order, status: Status) -> None:
@@ -211,7 +209,11 @@ def _transition(order: Order, status: Status) -> None:
     if order.settled_at is None:  # the saga's automated part ends at its first settlement
         order.settled_at = now
         metrics.saga_settled(status.value, order.created_at, now)
-    order.save()
+    compiled.defer(database, _SAVE_ORDER, _values(order, [*_MUTABLE_FIELDS, "id"]))
+
+
+def _values(order: Order, names: list[str]) -> dict[str, object]:
+    return {name: order.__data__.get(name) for name in names}
 
 
 def _cancel(order: Order, reason: CancelReason) -> None:
@@ -230,17 +232,58 @@ def _attach_invoice(order: Order, invoice_id: str, invoice_number: str) -> None:
 def _note(
     order: Order, event: str, outcome: str, detail: str, dedupe_key: str | None = None
 ) -> None:
-    OrderStep.create(
-        trace_id=current_trace_id(),
-        order_id=order.id,
-        at=utcnow(),
-        event=event,
-        outcome=outcome,
-        detail=detail,
-        dedupe_key=dedupe_key,
-    )
+    values = {
+        "trace_id": current_trace_id(),
+        "order_id": order.id,
+        "at": utcnow(),
+        "event": event,
+        "outcome": outcome,
+        "detail": detail,
+        "dedupe_key": dedupe_key,
+    }
+    compiled.defer(database, _INSERT_STEP, values)
 
 
 def _emit(*events: Event) -> None:
     for event in events:
         outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
+
+
+# The hot path's statements, compiled once (ops.shared.compiled).
+_ORDER_FIELDS = [field.name for field in Order._meta.sorted_fields]
+_MUTABLE_FIELDS = [
+    "status",
+    "cancel_reason",
+    "invoice_id",
+    "invoice_number",
+    "updated_at",
+    "settled_at",
+]
+_INSERT_ORDER = compiled.Statement(
+    lambda p: Order.insert(
+        {Order._meta.fields[name]: p(name, Order._meta.fields[name]) for name in _ORDER_FIELDS}
+    )
+)
+_SAVE_ORDER = compiled.Statement(
+    lambda p: Order.update(
+        {Order._meta.fields[name]: p(name, Order._meta.fields[name]) for name in _MUTABLE_FIELDS}
+    ).where(Order.id == p("id", Order.id))
+)
+_LOCK_ORDER = compiled.Statement(
+    lambda p: (
+        Order.select().where(Order.id == p("id", Order.id)).for_update()
+        if p.postgres
+        else Order.select().where(Order.id == p("id", Order.id))
+    )
+)
+_INSERT_STEP = compiled.Statement(
+    lambda p: OrderStep.insert(
+        trace_id=p("trace_id"),
+        order_id=p("order_id", OrderStep.order_id),
+        at=p("at", OrderStep.at),
+        event=p("event"),
+        outcome=p("outcome"),
+        detail=p("detail"),
+        dedupe_key=p("dedupe_key"),
+    )
+)

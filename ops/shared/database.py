@@ -18,6 +18,8 @@ from typing import Any
 import peewee
 from playhouse import db_url
 
+from ops.shared import compiled
+
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",
@@ -83,13 +85,30 @@ def discard_connection(database: peewee.Database | peewee.DatabaseProxy) -> None
 
 @contextmanager
 def unit_of_work(database: peewee.Database | peewee.DatabaseProxy) -> Iterator[None]:
-    """One transaction; a connection error discards the connection before re-raising."""
+    """One transaction; a connection error discards the connection before re-raising.
+
+    Inside a transaction already open on this thread it simply joins it (no
+    savepoint, which would cost two round trips): an error anywhere rolls back
+    the whole outer unit, which is what every caller here wants. Writes
+    deferred with :func:`ops.shared.compiled.defer` are sent before the commit.
+    """
+    if database.in_transaction():
+        yield
+        return
     try:
         with database.atomic():
-            yield
+            batch = compiled.open_batch(database)
+            try:
+                yield
+                batch.send()  # the deferred writes, before the commit
+            finally:
+                compiled.close_batch(database)
     except CONNECTION_ERRORS:
         discard_connection(database)
         raise
+
+
+_TRY_LOCK = compiled.Statement(lambda p: peewee.SQL("SELECT pg_try_advisory_xact_lock(%(key)s)"))
 
 
 class KeyLocks:
@@ -110,8 +129,8 @@ class KeyLocks:
         if is_postgres(self.database):
             digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
             number = int.from_bytes(digest, "big", signed=True)
-            cursor = self.database.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", (number,))
-            return bool(cursor.fetchone()[0])
+            row = _TRY_LOCK.first(self.database, {"key": number})
+            return bool(row[0])
         with self._mutex:
             if key in self._held:
                 return False

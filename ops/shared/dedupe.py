@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import peewee
 
+from ops.shared import compiled
 from ops.shared.clock import utcnow
 
 
@@ -30,10 +31,17 @@ def claim(model: type[ProcessedMessageRecord], consumer: str, dedupe_key: str) -
     duplicates serialise on the primary key: the second waits for the first
     to commit and then sees the key taken.
     """
-    inserted = (
-        model.insert(consumer=consumer, dedupe_key=dedupe_key, processed_at=utcnow())
-        .on_conflict_ignore()
-        .as_rowcount()
-        .execute()
-    )
-    return inserted == 1
+    statement = _CLAIMS.get(model)
+    if statement is None:
+        statement = _CLAIMS[model] = compiled.Statement(
+            lambda p: model.insert(
+                consumer=p("consumer"),
+                dedupe_key=p("dedupe_key"),
+                processed_at=p("processed_at", model.processed_at),
+            ).on_conflict_ignore()
+        )
+    values = {"consumer": consumer, "dedupe_key": dedupe_key, "processed_at": utcnow()}
+    return statement.rowcount(model._meta.database, values) == 1
+
+
+_CLAIMS: dict[type[ProcessedMessageRecord], compiled.Statement] = {}

@@ -21,7 +21,7 @@ from typing import Any
 import falcon
 import peewee
 
-from ops.shared import metrics
+from ops.shared import compiled, metrics
 from ops.shared.clock import utcnow
 from ops.shared.database import KeyLocks, unit_of_work
 from ops.shared.errors import Conflict, Unprocessable
@@ -71,6 +71,20 @@ class IdempotencyStore:
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.locks = locks or KeyLocks(self.database)
         self.service = model._meta.table_name.split("_", 1)[0]  # tables are <service>_…
+        self._select = compiled.Statement(
+            lambda p: model.select().where(model.scope_key == p("scope_key"))
+        )
+        self._insert = compiled.Statement(
+            lambda p: model.insert(
+                scope_key=p("scope_key"),
+                fingerprint=p("fingerprint"),
+                status=p("status"),
+                body=p("body"),
+                headers=p("headers"),
+                created_at=p("created_at", model.created_at),
+                expires_at=p("expires_at", model.expires_at),
+            )
+        )
 
     def execute(
         self,
@@ -113,7 +127,8 @@ class IdempotencyStore:
             return self.model.delete().where(self.model.expires_at < utcnow()).execute()
 
     def _stored(self, scope_key: str) -> IdempotencyKeyRecord | None:
-        stored = self.model.get_or_none(self.model.scope_key == scope_key)
+        row = self._select.first(self.database, {"scope_key": scope_key})
+        stored = None if row is None else compiled.row_of(self.model, row)
         if stored is not None and stored.expires_at < utcnow():
             stored.delete_instance()
             return None
@@ -121,15 +136,16 @@ class IdempotencyStore:
 
     def _store(self, scope_key: str, request_fingerprint: str, outcome: Outcome) -> None:
         now = utcnow()
-        self.model.create(
-            scope_key=scope_key,
-            fingerprint=request_fingerprint,
-            status=outcome.status,
-            body=json.dumps(outcome.body, separators=(",", ":")),
-            headers=json.dumps(outcome.headers),
-            created_at=now,
-            expires_at=now + self.ttl,
-        )
+        values = {
+            "scope_key": scope_key,
+            "fingerprint": request_fingerprint,
+            "status": outcome.status,
+            "body": json.dumps(outcome.body, separators=(",", ":")),
+            "headers": json.dumps(outcome.headers),
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
+        compiled.defer(self.database, self._insert, values)
 
 
 def validate_key(raw: str | None) -> str | None:

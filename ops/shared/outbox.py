@@ -16,6 +16,7 @@ from typing import Any
 
 import peewee
 
+from ops.shared import compiled
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres
 from ops.shared.tracing import current_carrier_json
@@ -46,21 +47,49 @@ def record(
     Returns the event id, which travels with every message built from the event
     as its dedupe key. The current trace context is stored with the event, so the
     relay's publish and every step after it join the trace of the cause. On
-    PostgreSQL the relay is woken by ``NOTIFY`` at commit.
+    PostgreSQL the relay is woken by ``NOTIFY`` at commit. Both writes are
+    deferred: they reach the database with the unit of work's next statement
+    or its end (:mod:`ops.shared.compiled`).
     """
     event_id = uuid.uuid4()
-    model.create(
-        event_id=event_id,
-        event_type=event_type,
-        aggregate_id=aggregate_id,
-        payload=json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
-        created_at=utcnow(),
-        trace_context=current_carrier_json(),
-    )
     database = model._meta.database
+    insert, notify = _statements(model)
+    values = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "aggregate_id": aggregate_id,
+        "payload": json.dumps(dict(payload), separators=(",", ":"), sort_keys=True),
+        "created_at": utcnow(),
+        "trace_context": current_carrier_json(),
+    }
+    compiled.defer(database, insert, values)
     if is_postgres(database):
-        database.execute_sql(f"NOTIFY {channel(model)}")
+        compiled.defer(database, notify, {})
     return event_id
+
+
+_STATEMENTS: dict[type[OutboxRecord], tuple[compiled.Statement, compiled.Statement]] = {}
+
+
+def _statements(model: type[OutboxRecord]) -> tuple[compiled.Statement, compiled.Statement]:
+    """The outbox insert and the ``NOTIFY`` of ``model``, compiled once."""
+    statements = _STATEMENTS.get(model)
+    if statements is None:
+        insert = compiled.Statement(
+            lambda p: model.insert(
+                event_id=p("event_id", model.event_id),
+                event_type=p("event_type"),
+                aggregate_id=p("aggregate_id"),
+                payload=p("payload"),
+                created_at=p("created_at", model.created_at),
+                published_at=peewee.SQL("NULL"),
+                publish_attempts=peewee.SQL("0"),
+                trace_context=p("trace_context"),
+            )
+        )
+        notify = compiled.Statement(lambda p: peewee.SQL(f"NOTIFY {channel(model)}"))
+        statements = _STATEMENTS[model] = (insert, notify)
+    return statements
 
 
 def channel(model: type[OutboxRecord]) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from ops.shared import compiled
 from ops.shared.clock import utcnow
 from ops.shared.database import (
     CONNECTION_ERRORS,
@@ -39,6 +40,35 @@ from ops.shared.tracing import restored, untraced
 log = logging.getLogger(__name__)
 
 Publisher = Callable[[OutboxRecord], None]
+# Publishes a batch of rows in order; returns the seqs of the rows the broker confirmed.
+BatchPublisher = Callable[[list[OutboxRecord]], list[int]]
+
+
+class PublishFailed(Exception):
+    """A batch publish stopped: ``confirmed`` holds the seqs confirmed before, in order."""
+
+    def __init__(self, confirmed: list[int], cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.confirmed = confirmed
+        self.cause = cause
+
+
+def one_by_one(publish: Publisher) -> BatchPublisher:
+    """A batch publisher that publishes each row in the trace of its cause, in order,
+    and stops at the first failure."""
+
+    def publish_batch(rows: list[OutboxRecord]) -> list[int]:
+        confirmed: list[int] = []
+        for row in rows:
+            try:
+                with restored(row.trace_context):  # join the trace that caused it
+                    publish(row)
+            except Exception as exc:
+                raise PublishFailed(confirmed, exc) from exc
+            confirmed.append(row.seq)
+        return confirmed
+
+    return publish_batch
 
 
 @dataclass
@@ -58,8 +88,9 @@ class Relay:
         self,
         name: str,
         model: type[OutboxRecord],
-        publish: Publisher,
+        publish: Publisher | None = None,
         *,
+        publish_batch: BatchPublisher | None = None,
         batch: int = 100,
         poll_interval: float = 1.0,
         chores: list[Chore] | None = None,
@@ -68,13 +99,18 @@ class Relay:
         self.name = name
         self.model = model
         self.database = model._meta.database
-        self.publish = publish
+        if publish_batch is None:
+            if publish is None:
+                raise ValueError("a relay needs publish or publish_batch")
+            publish_batch = one_by_one(publish)
+        self.publish_batch = publish_batch
         self.batch = batch
         self.poll_interval = poll_interval
         self.chores = chores or []
         self.idle = idle or (lambda: None)
         self._listener: object | None = None
         self._failures = 0
+        self._statements()
 
     def run_once(self) -> int:
         """Publish one batch; returns how many rows were published and marked.
@@ -87,21 +123,18 @@ class Relay:
 
     def _run_once(self) -> int:
         ensure_usable(self.database)
-        published: list[int] = []
-        failure: Exception | None = None
+        failure: BaseException | None = None
         with unit_of_work(self.database):
-            rows = list(self._pending())
-            for row in rows:
-                try:
-                    with restored(row.trace_context):  # join the trace that caused it
-                        self.publish(row)
-                except Exception as exc:
-                    failure = exc
+            rows = self._pending()
+            try:
+                published = self.publish_batch(rows) if rows else []
+            except PublishFailed as exc:
+                published, failure = exc.confirmed, exc.cause
+                stuck = next((row for row in rows if row.seq not in set(published)), None)
+                if stuck is not None:
                     self.model.update(publish_attempts=self.model.publish_attempts + 1).where(
-                        self.model.seq == row.seq
+                        self.model.seq == stuck.seq
                     ).execute()
-                    break
-                published.append(row.seq)
             # Mark what the broker confirmed, even when a later publish failed.
             if published:
                 self.model.update(published_at=utcnow()).where(
@@ -135,16 +168,21 @@ class Relay:
         self._close_listener()
         log.info("relay %s stopped", self.name)
 
-    def _pending(self) -> peewee.ModelSelect:
-        query = (
-            self.model.select()
-            .where(self.model.published_at.is_null())
-            .order_by(self.model.seq)
-            .limit(self.batch)
-        )
-        if is_postgres(self.database):
-            query = query.for_update(skip_locked=True)
-        return query
+    def _pending(self) -> list[OutboxRecord]:
+        model = self.model
+        return [compiled.row_of(model, row) for row in self._select.execute(self.database, {})]
+
+    def _statements(self) -> None:
+        """Compile the pending-rows query once (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+        so several relays never publish the same row at once)."""
+        model, batch = self.model, self.batch
+
+        def pending(p: compiled.Placeholder) -> peewee.Node:
+            query = model.select().where(model.published_at.is_null()).order_by(model.seq)
+            query = query.limit(peewee.SQL(str(batch)))
+            return query.for_update(skip_locked=True) if p.postgres else query
+
+        self._select = compiled.Statement(pending)
 
     def _run_chores(self) -> None:
         now = time.monotonic()

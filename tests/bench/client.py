@@ -14,7 +14,8 @@ latency an open stream of arrivals at the same rate would see (no correction
 for coordinated omission is attempted).
 
 Order ``n`` is placed for customer ``bench-c{n % 50}`` with the Idempotency-Key
-``{key_prefix}-{n}``. A request that raises (connection reset, timeout) is
+``{key_prefix}-{n}``, carrying that customer's bearer token (``tokens``, minted
+by :mod:`tests.bench.identity`). A request that raises (connection reset, timeout) is
 recorded as an error and not retried; the thread then opens a new connection.
 """
 
@@ -24,6 +25,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CUSTOMERS = 50
@@ -39,6 +41,10 @@ class Sample:
     latency: float  # seconds, client side, from sending the request to reading the whole body
     order_id: str | None  # set for 201 answers
     replayed: bool  # the answer carried Idempotent-Replayed: true
+    # open loop only (tests.bench.openloop); None from the closed-loop client
+    scheduled: float | None = None  # seconds from the phase's first scheduled send
+    start_lag: float | None = None  # seconds the send started after its scheduled time
+    service_time: float | None = None  # seconds from the actual start to the whole body
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,12 @@ class LoadResult:
     finished: float  # time.monotonic() when the last thread finished
     wall_started: float  # time.time() when the threads were released
     wall_finished: float  # time.time() when the last thread finished
+    # open loop only (tests.bench.openloop); None from the closed-loop client
+    offered_rate: float | None = None  # requests per second the phase was scheduled at
+    late_starts: int | None = None  # sends that started later than the lateness allowance
+    max_start_lag: float | None = None  # seconds, the latest send relative to its schedule
+    connections_opened: int | None = None  # TCP connections the phase opened
+    client_cpu_seconds: float | None = None  # CPU the generator's thread used in the phase
 
 
 class _Tickets:
@@ -69,10 +81,24 @@ class _Tickets:
             return self._next - 1
 
 
+def customer_of(index: int) -> str:
+    """The customer who places order number ``index``."""
+    return f"bench-c{index % CUSTOMERS}"
+
+
+def order_headers(index: int, key_prefix: str, tokens: Mapping[str, str]) -> dict[str, str]:
+    """The request headers of order number ``index``: JSON, its Idempotency-Key, its token."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Idempotency-Key": f"{key_prefix}-{index}",
+        "Authorization": f"Bearer {tokens[customer_of(index)]}",
+    }
+
+
 def order_body(index: int) -> bytes:
     """The JSON body of order number ``index``."""
-    body = {
-        "customer_id": f"bench-c{index % CUSTOMERS}",
+    body = {  # the customer is the token's subject, not a body field
         "currency": "EUR",
         "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": "10.00"}],
     }
@@ -80,14 +106,13 @@ def order_body(index: int) -> bytes:
 
 
 def _post_order(
-    connection: http.client.HTTPConnection, index: int, key_prefix: str
+    connection: http.client.HTTPConnection,
+    index: int,
+    key_prefix: str,
+    tokens: Mapping[str, str],
 ) -> tuple[Sample, bool]:
     """Send one order; returns its sample and whether the connection may be reused."""
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "Idempotency-Key": f"{key_prefix}-{index}",
-    }
+    headers = order_headers(index, key_prefix, tokens)
     body = order_body(index)
     started = time.perf_counter()
     try:
@@ -125,6 +150,7 @@ def _worker(
     port: int,
     tickets: _Tickets,
     key_prefix: str,
+    tokens: Mapping[str, str],
     timeout: float,
     start: threading.Barrier,
     out: list[Sample],
@@ -141,7 +167,7 @@ def _worker(
     while (index := tickets.take()) is not None:
         if connection is None:
             connection = http.client.HTTPConnection(host, port, timeout=timeout)
-        sample, reusable = _post_order(connection, index, key_prefix)
+        sample, reusable = _post_order(connection, index, key_prefix, tokens)
         out.append(sample)
         if not reusable:
             connection.close()
@@ -158,6 +184,7 @@ def run_load(
     count: int,
     concurrency: int,
     key_prefix: str,
+    tokens: Mapping[str, str],
     timeout: float,
 ) -> LoadResult:
     """Post orders ``first .. first + count - 1`` with ``concurrency`` threads."""
@@ -168,7 +195,7 @@ def run_load(
     threads = [
         threading.Thread(
             target=_worker,
-            args=(host, port, tickets, key_prefix, timeout, start, outputs[number]),
+            args=(host, port, tickets, key_prefix, tokens, timeout, start, outputs[number]),
             name=f"bench-client-{number}",
             daemon=True,
         )

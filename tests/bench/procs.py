@@ -26,12 +26,57 @@ def _label(pid: str, pgrp: int, group: int) -> str | None:
     except OSError:
         return None
     words = [word.decode(errors="replace") for word in argv if word]
+    return label_of(words)
+
+
+def label_of(words: list[str]) -> str:
+    """The part a command line belongs to (orderflow's, the naive chain's, standalone)."""
     for index, word in enumerate(words):
         if word.startswith("ops.worker:"):
             return f"{word.split(':', 1)[1]}-worker"
-        if word in ("serve", "relay") and index + 1 < len(words):
+        if word in ("serve", "relay") and index + 1 < len(words) and index > 0:
+            if words[index - 1] == "tests.bench.naive":
+                return "naive-api"
             return f"{words[index + 1]}-{'api' if word == 'serve' else 'relay'}"
+        if word == "tests.bench.naive.actors":
+            return "naive-worker"
+        if word == "standalone":
+            return "standalone"
     return "supervisor" if "up" in words else "other"
+
+
+def processes(group: int) -> dict[int, str]:
+    """Every live process of the process group ``group``, labelled by part."""
+    found = {}
+    try:
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        label = _label(pid, int(fields[2]), group)
+        if label is not None:
+            found[int(pid)] = label
+    return found
+
+
+def peak_memory_mib(group: int) -> dict[str, float]:
+    """Peak resident memory (VmHWM) of each part's largest process so far, in MiB."""
+    peaks: dict[str, float] = {}
+    for pid, label in processes(group).items():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                mib = int(line.split()[1]) / 1024
+                peaks[label] = round(max(peaks.get(label, 0.0), mib), 1)
+    return dict(sorted(peaks.items()))
 
 
 def cpu_seconds(group: int) -> dict[str, float]:
