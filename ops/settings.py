@@ -64,6 +64,7 @@ class Settings:
     orders_relay_metrics_port: int = 9301
     invoices_relay_metrics_port: int = 9302
     traces_exporter: str = "none"
+    trace_sql: bool = False  # a CLIENT span per SQL statement (costly; for investigations)
     log_format: str = "text"
     process_name: str | None = None
     operator_name: str = "unknown"  # who `orderflow dlq replay` records
@@ -175,6 +176,7 @@ class Settings:
                 "INVOICES_RELAY_METRICS_PORT", cls.invoices_relay_metrics_port
             ),
             traces_exporter=(reader.text("OTEL_TRACES_EXPORTER") or cls.traces_exporter).lower(),
+            trace_sql=reader.flag("ORDERFLOW_TRACE_SQL", cls.trace_sql),
             log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
             process_name=reader.text("ORDERFLOW_PROCESS"),
             operator_name=reader.text("ORDERFLOW_OPERATOR") or _login_name(),
@@ -220,6 +222,7 @@ class Settings:
             "ORDERS_RELAY_METRICS_PORT": str(self.orders_relay_metrics_port),
             "INVOICES_RELAY_METRICS_PORT": str(self.invoices_relay_metrics_port),
             "OTEL_TRACES_EXPORTER": self.traces_exporter,
+            "ORDERFLOW_TRACE_SQL": "true" if self.trace_sql else "false",
             "LOG_FORMAT": self.log_format,
             "ORDERFLOW_OPERATOR": self.operator_name,
         }
@@ -254,6 +257,16 @@ class _Reader:
     def text(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()
         return value or None
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
     def integer(self, name: str, default: int, minimum: int = 1) -> int:
         raw = self.text(name)

@@ -4,9 +4,12 @@ Off by default. ``OTEL_TRACES_EXPORTER=otlp`` exports over OTLP/HTTP to
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the SDK reads the standard ``OTEL_EXPORTER_OTLP_*``
 variables itself); ``console`` prints spans. Each process names itself
 (``service.name`` = ``orders-api``, ``invoices-worker``, ``orders-relay``, …).
+A span per SQL statement is off unless ``ORDERFLOW_TRACE_SQL=true``: the
+HTTP, publish and process spans already follow an order across every hop, and
+statement spans cost about a millisecond of CPU per order (``nox -s bench``).
 Call :func:`setup_tracing` before the process builds its Falcon app or opens a
-database connection: the instrumentations patch ``falcon.App``,
-``psycopg2.connect`` and ``sqlite3.connect``.
+database connection: the instrumentations patch ``falcon.App`` and, with SQL
+spans, ``psycopg2.connect`` and ``sqlite3.connect``.
 """
 
 from __future__ import annotations
@@ -38,8 +41,13 @@ def setup_tracing(settings: Settings, process: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)
-    _instrument()
-    log.info("tracing on: %s exporter, service.name=%s", settings.traces_exporter, process)
+    _instrument(sql=settings.trace_sql)
+    log.info(
+        "tracing on: %s exporter, service.name=%s, SQL spans %s",
+        settings.traces_exporter,
+        process,
+        "on" if settings.trace_sql else "off",
+    )
     return True
 
 
@@ -51,7 +59,7 @@ def _exporter(settings: Settings) -> SpanExporter:
     return OTLPSpanExporter()
 
 
-def _instrument() -> None:
+def _instrument(*, sql: bool) -> None:
     from opentelemetry.instrumentation.falcon import FalconInstrumentor
     from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
@@ -62,5 +70,6 @@ def _instrument() -> None:
     # own value wins).
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
     FalconInstrumentor().instrument()
-    Psycopg2Instrumentor().instrument(skip_dep_check=True)
-    SQLite3Instrumentor().instrument()
+    if sql:  # a span per statement: detail for an investigation, about 1 ms of CPU per order
+        Psycopg2Instrumentor().instrument(skip_dep_check=True)
+        SQLite3Instrumentor().instrument()

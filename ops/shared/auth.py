@@ -103,6 +103,12 @@ def mint(keys: TokenKeys, subject: str, role: Role | str, ttl_seconds: int) -> s
 
 def verify(keys: TokenKeys, token: str) -> Principal:
     """The principal a token names; raises :class:`Unauthenticated` for any bad token."""
+    return verify_until(keys, token)[0]
+
+
+def verify_until(keys: TokenKeys, token: str) -> tuple[Principal, float]:
+    """The principal a token names and the time (POSIX) it expires; raises
+    :class:`Unauthenticated` for any bad token."""
     try:
         claims = jwt.decode(
             token,
@@ -125,20 +131,30 @@ def verify(keys: TokenKeys, token: str) -> Principal:
     ):
         raise Unauthenticated("the token's subject is not a valid customer id")
     try:
-        return Principal(subject, Role(role))
+        return Principal(subject, Role(role)), float(claims["exp"])
     except ValueError:
         raise Unauthenticated("the token's role must be customer or operator") from None
+
+
+VERIFIED_TOKENS = 10_000  # tokens remembered per process after a successful verification
 
 
 class Authentication:
     """Falcon middleware: every request but the public paths needs a valid Bearer token.
 
     Sets ``req.context.principal``.
+
+    A token that passed verification is remembered until it expires (at most
+    ``VERIFIED_TOKENS`` of them), so a client reusing its token costs one dict
+    look-up instead of a signature check per request (about a tenth of the orders
+    API's CPU, by profile). The verdict cannot change but for expiry, which is
+    checked on every use.
     """
 
     def __init__(self, keys: TokenKeys, public_paths: Iterable[str]) -> None:
         self.keys = keys
         self.public_paths = frozenset(public_paths)
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.path in self.public_paths or req.method == "OPTIONS":
@@ -148,7 +164,17 @@ class Authentication:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("send Authorization: Bearer <token>")
-        req.context.principal = verify(self.keys, token.strip())
+        req.context.principal = self._principal(token.strip())
+
+    def _principal(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and time.time() <= known[1] + LEEWAY_SECONDS:
+            return known[0]
+        principal, expires = verify_until(self.keys, token)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()  # simple bound: start again rather than track age
+        self._verified[token] = (principal, expires)
+        return principal
 
 
 def principal_of(req: falcon.Request) -> Principal:

@@ -18,7 +18,10 @@ run one by one. Reads therefore always see the unit's own deferred writes.
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +30,10 @@ import peewee
 Database = peewee.Database | peewee.DatabaseProxy
 
 _local = threading.local()
+_names = itertools.count(1)
+_NAMED = re.compile(r"%\((\w+)\)s")
+# Server-side prepared statements of each PostgreSQL connection (they live as long as it).
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 _DRIVER_ERRORS = peewee.__exception_wrapper__
 
 
@@ -58,10 +65,15 @@ class Statement:
     ``build`` runs once per dialect, so it must not depend on any value.
     """
 
-    def __init__(self, build: Callable[[Placeholder], peewee.Node]) -> None:
+    def __init__(
+        self, build: Callable[[Placeholder], peewee.Node], *, prepared: bool = True
+    ) -> None:
         self.build = build
+        self.prepared = prepared  # False for what PostgreSQL cannot PREPARE (NOTIFY)
+        self.name = f"orderflow_{next(_names)}"
         self._sql: dict[bool, str] = {}
         self._converters: dict[str, Callable[[Any], Any]] = {}
+        self._prepare = ""  # PostgreSQL: PREPARE <name> AS <the SQL with $1, $2, ...>
 
     def sql(self, database: Database) -> str:
         """The statement's SQL for ``database``'s dialect (compiled on first use)."""
@@ -73,11 +85,37 @@ class Statement:
         return text
 
     def _compile(self, database: peewee.Database, postgres: bool) -> str:
+        """SQLite: the statement itself. PostgreSQL: ``EXECUTE name(%(a)s, ...)`` of a
+        server-side prepared statement, so the server parses and plans it once per
+        connection instead of on every call."""
         query = self.build(Placeholder(postgres, self._converters))
         text, params = database.get_sql_context().sql(query).query()
         if params:
             raise ValueError(f"a compiled statement must not embed values: {params!r}")
-        return text
+        if not postgres or not self.prepared:
+            return text
+        names: list[str] = []
+        for name in _NAMED.findall(text):
+            if name not in names:
+                names.append(name)
+        numbered = _NAMED.sub(lambda match: f"${names.index(match.group(1)) + 1}", text)
+        self._prepare = f"PREPARE {self.name} AS {numbered}"
+        if not names:
+            return f"EXECUTE {self.name}"
+        return f"EXECUTE {self.name}({', '.join(f'%({name})s' for name in names)})"
+
+    def prepare(self, database: Database) -> None:
+        """Make sure this thread's PostgreSQL connection has the statement prepared."""
+        if not self.prepared or not _postgres(database):
+            return
+        self.sql(database)
+        connection = database.connection()
+        done = _prepared.get(connection)
+        if done is None:
+            done = _prepared[connection] = set()
+        if self.name not in done:
+            database.execute_sql(self._prepare)
+            done.add(self.name)
 
     def bind(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` converted for the driver by the placeholders' fields."""
@@ -89,6 +127,7 @@ class Statement:
 
     def execute(self, database: Database, values: Mapping[str, Any]) -> Any:
         """Run the statement (after the unit's deferred writes); returns the cursor."""
+        self.prepare(database)
         batch = _batches().get(id(_target(database)))
         if batch is not None and batch.pending:
             return batch.send(self, values)
@@ -135,6 +174,8 @@ class Batch:
                     statement.sql(self.database), statement.bind(bound)
                 )
             return cursor
+        for statement, _ in pending:
+            statement.prepare(self.database)
         cursor = self.database.cursor()
         text = b";".join(
             cursor.mogrify(statement.sql(self.database), statement.bind(bound))

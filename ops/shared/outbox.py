@@ -87,7 +87,9 @@ def _statements(model: type[OutboxRecord]) -> tuple[compiled.Statement, compiled
                 trace_context=p("trace_context"),
             )
         )
-        notify = compiled.Statement(lambda p: peewee.SQL(f"NOTIFY {channel(model)}"))
+        notify = compiled.Statement(
+            lambda p: peewee.SQL(f"NOTIFY {channel(model)}"), prepared=False
+        )
         statements = _STATEMENTS[model] = (insert, notify)
     return statements
 

@@ -17,6 +17,7 @@ def traced(make_cluster) -> Iterator[tuple[Cluster, Receiver]]:
     with otlp_receiver() as receiver:
         cluster = make_cluster(
             OTEL_TRACES_EXPORTER="otlp",
+            ORDERFLOW_TRACE_SQL="true",  # the statement spans are checked below
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="100",
@@ -103,6 +104,7 @@ def test_one_trace_covers_an_order_from_the_post_to_its_confirmation(traced) -> 
     # SQL in both databases, inside the steps that ran it
     invoices_sql = [s for s in spans if s.service == "invoices-worker" and s.kind == "CLIENT"]
     orders_sql = [s for s in spans if s.service == "orders-worker" and s.kind == "CLIENT"]
+    assert invoices_sql and orders_sql  # ORDERFLOW_TRACE_SQL=true
     assert all(s.attributes.get("db.system") == "postgresql" for s in invoices_sql + orders_sql)
     assert all(issue in ancestors(s, spans) for s in invoices_sql)
     assert all(confirm in ancestors(s, spans) for s in orders_sql)

@@ -3,6 +3,7 @@ with no token and with bad tokens."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass
 
@@ -186,3 +187,23 @@ def test_idempotency_keys_are_per_customer(world: World, token) -> None:
     assert first.status_code == second.status_code == 201
     assert first.json["id"] != second.json["id"]
     assert second.json["customer_id"] == "c2"
+
+
+def test_a_remembered_token_is_refused_once_it_has_expired(world: World, monkeypatch) -> None:
+    # Given a token that was verified once and is remembered by the middleware
+    token = jwt.encode(_claims(exp=int(time.time()) + 60), TEST_SECRET, "HS256")
+    assert call(world, "get order", bearer(token)).status_code == 200
+    # When its expiry (plus the leeway) has passed, for the middleware and for PyJWT
+    later = time.time() + 60 + 120
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            return datetime.datetime.fromtimestamp(later, tz)
+
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
+    # Then it is checked again and refused
+    result = call(world, "get order", bearer(token))
+    assert result.status_code == 401
+    assert "expired" in result.json["detail"]
