@@ -1,4 +1,5 @@
-"""Sessions for developers and CI: ``demo``, ``tests``, ``lint``, ``bench``, ``chaos``, ``fuzz``."""
+"""Sessions for developers and CI: ``demo``, ``tests``, ``lint``, ``bench``, ``soak``, ``chaos``,
+``fuzz``."""
 
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmark distributed mode on the local RabbitMQ and PostgreSQL (not a test)."""
-    session.install("-c", CONSTRAINTS, "-e", ".")
+    """orderflow against the naive reference chain, side by side, on the local RabbitMQ
+    and PostgreSQL, with a py-spy profile of each run (not a test; see docs/performance.md)."""
+    session.install("-c", CONSTRAINTS, "-e", ".[bench]")
     session.run("python", "-m", "tests.bench.run", *session.posargs)
 
 

@@ -12,12 +12,13 @@ the broker confirmed it, and a message it returned (no queue to route to,
 
 This uses pika's asynchronous channel under the blocking one (``_impl``) and
 the blocking connection's wait loop (``_flush_output``), both unchanged since
-pika 1.0; ``tests/unit/test_pipeline.py`` and
-the RabbitMQ integration tests exercise it.
+pika 1.0; ``tests/integration/test_pipeline_rabbitmq.py``
+exercises it on a real broker.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection, Sequence
 
 import dramatiq
@@ -27,6 +28,10 @@ import pika.spec
 
 class PipelineError(RuntimeError):
     """The broker refused a message (nack or return), or the confirms did not arrive."""
+
+
+class PipelineTimeout(PipelineError):
+    """The confirms did not arrive in time: the connection is not to be trusted."""
 
 
 class PublishIncomplete(RuntimeError):
@@ -79,18 +84,25 @@ class ConfirmPipeline:
             confirmed.difference_update(self._refused)
             raise PipelineError(f"the broker refused {len(self._refused)} message(s)")
 
+    def close(self) -> None:
+        """Close the pipeline's channel (after a refusal; the connection stays)."""
+        with contextlib.suppress(Exception):  # it may already be closed
+            self._channel.close()
+
     def _wait(self, done: Callable[[], bool], what: str) -> None:
-        """Run the connection's I/O until ``done()``; a timer bounds the wait (the
-        broker's publish watchdog cuts the socket even sooner, see actors.rabbitmq)."""
+        """Run the connection's I/O until ``done()`` or ``timeout`` seconds pass. The timer
+        is the I/O loop's own, which pika runs inside this wait (the broker's publish
+        watchdog also cuts the socket, see actors.rabbitmq)."""
         expired: list[bool] = []
-        timer = self.connection.call_later(self.timeout, lambda: expired.append(True))
+        ioloop = self.connection._impl.ioloop
+        timer = ioloop.call_later(self.timeout, lambda: expired.append(True))
         try:
             # pika's own wait loop, as BlockingChannel uses it for one confirm.
             self.connection._flush_output(lambda: done() or bool(expired))
         finally:
-            self.connection.remove_timeout(timer)
+            ioloop.remove_timeout(timer)
         if not done():
-            raise PipelineError(f"no {what} within {self.timeout:g}s")
+            raise PipelineTimeout(f"no {what} within {self.timeout:g}s")
 
     def _on_select(self, frame: object) -> None:
         self._ready = True

@@ -26,8 +26,9 @@ from collections.abc import Mapping, Sequence
 import dramatiq
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.common import q_name
 
-from actors.pipeline import ConfirmPipeline, PipelineError, PublishIncomplete
+from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout, PublishIncomplete
 from actors.poison import RecordingConsumer, UndecodableHandler
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,18 @@ class OrderflowRabbitmqBroker(RabbitmqBroker):
             pipeline = self._pipeline(connection)
             pipeline.publish(messages, confirmed)
         except (pika.exceptions.AMQPError, OSError, PipelineError) as exc:
+            pipeline = getattr(self.state, "pipeline", None)
             self.state.pipeline = None
-            if not isinstance(exc, PipelineError):  # the connection is unusable
+            if isinstance(exc, PipelineError) and not isinstance(exc, PipelineTimeout):
+                # A queue may have vanished (messages returned): declare again next time,
+                # as Dramatiq's enqueue does; and do not leave the channel open.
+                self.queues_pending.update(q_name(message.queue_name) for message in messages)
+                if pipeline is not None:
+                    pipeline.close()
+            else:  # the connection is unusable, or silent: cut it, Dramatiq reconnects
+                connection = getattr(self.state, "connection", None)
+                if isinstance(exc, PipelineTimeout) and connection is not None:
+                    self._abort(connection)
                 with contextlib.suppress(Exception):
                     del self.connection
             raise PublishIncomplete(confirmed, exc) from exc

@@ -103,9 +103,11 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
             "ORDERS_PORT": "8080",
             "ORDERS_SAGA_TIMEOUT": "30",
             "INVOICES_DEFAULT_CREDIT_LIMIT": "50.00",
+            "ORDERFLOW_TRACE_SQL": "true",
         }
     )
     assert (settings.orders_port, settings.saga_timeout) == (8080, 30.0)
+    assert settings.trace_sql and not Settings.from_env({}).trace_sql
     assert Settings.from_env(settings.to_env()) == settings
     for bad in (
         {"ORDERS_PORT": "x"},
@@ -113,6 +115,7 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
         {"INVOICES_DEFAULT_CREDIT_LIMIT": "1.001"},
         {"MAX_BACKOFF_MS": "1800000"},
         {"BROKER_URL": "amqp://localhost"},
+        {"ORDERFLOW_TRACE_SQL": "maybe"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
