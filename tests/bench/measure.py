@@ -62,18 +62,6 @@ def pending_count(connection: psycopg2.extensions.connection, order_ids: list[st
         return int(cursor.fetchone()[0])
 
 
-def scalar(connection: psycopg2.extensions.connection, query: str, args: tuple = ()) -> Any:
-    """The single value ``query`` returns."""
-    with connection.cursor() as cursor:
-        cursor.execute(query, args)
-        return cursor.fetchone()[0]
-
-
-def outbox_backlog(connection: psycopg2.extensions.connection, table: str) -> int:
-    """Unpublished rows in the outbox ``table`` (a fixed table name, never user input)."""
-    return int(scalar(connection, f"SELECT count(*) FROM {table} WHERE published_at IS NULL"))
-
-
 @dataclass
 class Drain:
     """The wait for every run order to settle."""
@@ -164,64 +152,3 @@ def saga_figures(rows: list[OrderRow]) -> dict[str, Any]:
         if window > 0:
             figures["throughput_confirmed_per_s"] = round(len(confirmed) / window, 2)
     return figures
-
-
-def _times_by_order(
-    connection: psycopg2.extensions.connection, query: str, order_ids: list[str]
-) -> dict[str, dt.datetime]:
-    """``{order id: timestamp}`` from a query taking the id list and returning pairs."""
-    with connection.cursor() as cursor:
-        cursor.execute(query, (order_ids,))
-        return {str(key): stamp for key, stamp in cursor.fetchall() if stamp is not None}
-
-
-def milestones(
-    orders: psycopg2.extensions.connection,
-    invoices: psycopg2.extensions.connection,
-    order_ids: list[str],
-) -> dict[str, Any]:
-    """Time from accept (``orders.created_at``) to each step of the saga, per confirmed order.
-
-    A relay stamps ``published_at`` when it commits a whole batch, after every
-    row of the batch was published and confirmed, so the two "marked
-    published" milestones are upper bounds of when the message was on the broker.
-    """
-    if not order_ids:
-        return {}
-    created = _times_by_order(
-        orders,
-        "SELECT id, created_at FROM orders WHERE id = ANY(%s::uuid[]) AND status = 'confirmed'",
-        order_ids,
-    )
-    steps = {
-        "order_placed_marked_published": _times_by_order(
-            orders,
-            "SELECT aggregate_id, published_at FROM orders_outbox "
-            "WHERE event_type = 'OrderPlaced' AND aggregate_id = ANY(%s)",
-            order_ids,
-        ),
-        "invoice_issued": _times_by_order(
-            invoices, "SELECT order_id, issued_at FROM invoices WHERE order_id = ANY(%s)", order_ids
-        ),
-        "invoice_issued_marked_published": _times_by_order(
-            invoices,
-            "SELECT aggregate_id, published_at FROM invoices_outbox "
-            "WHERE event_type = 'InvoiceIssued' AND aggregate_id = ANY(%s)",
-            order_ids,
-        ),
-        "order_confirmed": _times_by_order(
-            orders,
-            "SELECT id, settled_at FROM orders WHERE id = ANY(%s::uuid[]) AND status = 'confirmed'",
-            order_ids,
-        ),
-    }
-    return {
-        name: summarize_ms(
-            [
-                (stamps[key] - start).total_seconds()
-                for key, start in created.items()
-                if key in stamps
-            ]
-        )
-        for name, stamps in steps.items()
-    }

@@ -58,20 +58,6 @@ def reset_vhost(vhost: str) -> None:
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
 
 
-def queue_depths(vhost: str) -> dict[str, int]:
-    """Messages ready or unacknowledged in each queue of ``vhost`` (empty on failure)."""
-    try:
-        output = _rabbitmqctl("-q", "list_queues", "-p", vhost, "name", "messages")
-    except (BenchSetupError, OSError):
-        return {}
-    depths = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            depths[parts[0]] = int(parts[1])
-    return depths
-
-
 def recreate_databases(names: list[str]) -> None:
     """Drop (forcing out any sessions) and create each database in ``names``."""
     connection = psycopg2.connect(PG_ADMIN_DSN)

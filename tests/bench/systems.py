@@ -14,6 +14,7 @@ reset before every start, so runs never see each other's rows or messages.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sqlite3
 import sys
@@ -84,8 +85,6 @@ class SqliteOrders:
 
 
 def _stamp(value: str | None) -> Any:
-    import datetime as dt
-
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
