@@ -34,6 +34,7 @@ _names = itertools.count(1)
 _NAMED = re.compile(r"%\((\w+)\)s")
 # Server-side prepared statements of each PostgreSQL connection (they live as long as it).
 _prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_prepared_lock = threading.Lock()  # threads add their own connections to it
 _DRIVER_ERRORS = peewee.__exception_wrapper__
 
 
@@ -112,7 +113,8 @@ class Statement:
         connection = database.connection()
         done = _prepared.get(connection)
         if done is None:
-            done = _prepared[connection] = set()
+            with _prepared_lock:
+                done = _prepared.setdefault(connection, set())
         if self.name not in done:
             database.execute_sql(self._prepare)
             done.add(self.name)
