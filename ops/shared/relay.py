@@ -137,9 +137,7 @@ class Relay:
                     ).execute()
             # Mark what the broker confirmed, even when a later publish failed.
             if published:
-                self.model.update(published_at=utcnow()).where(
-                    self.model.seq.in_(published)
-                ).execute()
+                self._mark(published)
         if failure is not None:
             raise failure
         return len(published)
@@ -183,6 +181,20 @@ class Relay:
             return query.for_update(skip_locked=True) if p.postgres else query
 
         self._select = compiled.Statement(pending)
+        # PostgreSQL takes the list of seqs as one array parameter, so the statement is
+        # compiled (and prepared) once; SQLite builds its IN list each time.
+        self._mark_all = compiled.Statement(
+            lambda p: model.update(published_at=p("now", model.published_at)).where(
+                model.seq == peewee.fn.ANY(p("seqs"))
+            )
+        )
+
+    def _mark(self, seqs: list[int]) -> None:
+        """Stamp ``published_at`` on the rows ``seqs``."""
+        if is_postgres(self.database):
+            self._mark_all.execute(self.database, {"now": utcnow(), "seqs": seqs})
+        else:
+            self.model.update(published_at=utcnow()).where(self.model.seq.in_(seqs)).execute()
 
     def _run_chores(self) -> None:
         now = time.monotonic()

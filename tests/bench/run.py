@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--worker-threads", type=int, default=8, help="WORKER_THREADS; naive uses 8 (8)")
     add("--http-threads", type=int, default=8, help="HTTP_THREADS of every front (8)")
     add("--traces", choices=("otlp", "none"), default="otlp", help="orderflow tracing (otlp)")
+    add(
+        "--standalone-traces",
+        choices=("otlp", "none"),
+        default="none",
+        help="standalone mode's tracing (none: its default, one process has no collector)",
+    )
     add("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy (on)")
     add("--credit-limit", default="1000000000.00", help="generous: no order is rejected")
     add("--drain-timeout", type=float, default=300.0, help="seconds for orders to settle (300)")

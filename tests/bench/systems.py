@@ -6,7 +6,8 @@
 - ``naive``: the reference chain of :mod:`tests.bench.naive` (insert, ``send()``
   without confirms, no outbox, no dedupe), one front with 8 threads and one
   worker process with 8 threads on the same RabbitMQ and PostgreSQL.
-- ``standalone``: ``orderflow standalone`` (one process, SQLite, stub broker).
+- ``standalone``: ``orderflow standalone`` (one process, SQLite, stub broker), with
+  its default of no trace export unless ``--standalone-traces otlp``.
 
 Each system has its own RabbitMQ vhost and databases (or data directory),
 reset before every start, so runs never see each other's rows or messages.
@@ -165,6 +166,7 @@ class System:
         else:
             assert self.data_dir is not None
             env["ORDERFLOW_DATA_DIR"] = str(self.data_dir)
+            env["OTEL_TRACES_EXPORTER"] = args.standalone_traces
             for name in ("BROKER_URL", "ORDERS_DATABASE_URL", "INVOICES_DATABASE_URL"):
                 env.pop(name, None)
         return env
