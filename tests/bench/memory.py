@@ -15,24 +15,15 @@ of any later sample, as a fraction of the baseline.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench import procs
+
 WORKER_SUFFIX = "-worker"
-
-
-def part_label(words: list[str]) -> str:
-    """The part of the system a command line (argv words) belongs to."""
-    for index, word in enumerate(words):
-        if word.startswith("ops.worker:"):
-            return f"{word.split(':', 1)[1]}{WORKER_SUFFIX}"
-        if word in ("serve", "relay") and index + 1 < len(words):
-            return f"{words[index + 1]}-{'api' if word == 'serve' else 'relay'}"
-    return "supervisor" if "up" in words else "other"
 
 
 def vm_rss_kib(status: str) -> int | None:
@@ -46,22 +37,13 @@ def vm_rss_kib(status: str) -> int | None:
 def group_rss(group: int) -> dict[str, int]:
     """``{"label[pid]": RSS in KiB}`` of every live process in the process group ``group``."""
     found = {}
-    try:
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return {}
-    for pid in pids:
+    for pid, label in procs.processes(group).items():
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if int(stat[stat.rindex(")") + 2 :].split()[2]) != group:
-                continue
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             rss = vm_rss_kib(Path(f"/proc/{pid}/status").read_text())
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue  # exited meanwhile
         if rss is not None:
-            words = [word.decode(errors="replace") for word in argv if word]
-            found[f"{part_label(words)}[{pid}]"] = rss
+            found[f"{label}[{pid}]"] = rss
     return found
 
 

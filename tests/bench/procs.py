@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 HOST = "_host_busy"
@@ -45,19 +46,28 @@ def label_of(words: list[str]) -> str:
     return "supervisor" if "up" in words else "other"
 
 
-def processes(group: int) -> dict[int, str]:
-    """Every live process of the process group ``group``, labelled by part."""
-    found = {}
+def _stats() -> Iterator[tuple[str, str, list[str]]]:
+    """``(pid, command name, fields after the name)`` of every process in ``/proc/*/stat``."""
     try:
         pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
     except OSError:
-        return {}
+        return
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
+            continue  # exited meanwhile
+        yield (
+            pid,
+            stat[stat.index("(") + 1 : stat.rindex(")")],
+            stat[stat.rindex(")") + 2 :].split(),
+        )
+
+
+def processes(group: int) -> dict[int, str]:
+    """Every live process of the process group ``group``, labelled by part."""
+    found = {}
+    for pid, _, fields in _stats():
         label = _label(pid, int(fields[2]), group)
         if label is not None:
             found[int(pid)] = label
@@ -83,17 +93,7 @@ def cpu_seconds(group: int) -> dict[str, float]:
     """User plus system CPU seconds so far, summed per part of the system."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     totals: Counter[str] = Counter()
-    try:
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return {}
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
+    for pid, name, fields in _stats():
         used = (int(fields[11]) + int(fields[12])) / ticks
         if pid == str(os.getpid()):
             label: str | None = "bench-client"

@@ -27,12 +27,10 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,7 +39,6 @@ from tests.bench.systems import HOST, SYSTEMS, System, systems
 
 ROOT = Path(__file__).resolve().parents[2]
 SINK_PORT = 4318
-LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,23 +126,12 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
             if orders is not None:
                 orders.close()
             stopped = system.stop_system(process)
-    figures["log"] = {**scan_log(log_path), "file": log_path.name, "stop_exit": stopped.exit_code}
+    figures["log"] = {
+        **system.log_summary(log_path),
+        "file": log_path.name,
+        "stop_exit": stopped.exit_code,
+    }
     return figures
-
-
-def scan_log(path: Path) -> dict[str, Any]:
-    """Tracebacks, restarts and warning/error lines of a run's log."""
-    counts: Counter[str] = Counter()
-    with path.open(encoding="utf-8", errors="replace") as log:
-        for line in log:
-            if line.startswith("Traceback (most recent call last)"):
-                counts["tracebacks"] += 1
-            if "; restarting" in line:
-                counts["restarts"] += 1
-            match = LEVEL.search(line[:160])
-            if match:
-                counts[match.group(1).lower()] += 1
-    return dict(counts)
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:

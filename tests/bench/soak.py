@@ -5,7 +5,7 @@
 
 1. Prepares its own clean broker vhost ``orderflow-soak`` and databases
    ``orderflow_soak_orders`` / ``orderflow_soak_invoices``, its own data
-   directory (``var/soak``), HTTP ports (4343/4344) and worker/relay metrics
+   directory (``var/soak``), HTTP ports (4343/4344, the gateway 4345) and worker/relay metrics
    ports, so it can run beside ``nox -s bench``. Refuses taken ports.
 2. Starts ``orderflow up`` as :mod:`tests.bench.run` does, with a random
    ``ORDERFLOW_JWT_SECRET`` and one token per benchmark customer.
@@ -37,7 +37,8 @@ from typing import Any, NoReturn
 
 from ops.settings import Settings, SettingsError
 from tests.bench import identity, measure, memory, openloop, system
-from tests.bench.soak_report import format_table, http_figures, log_summary, settled_by_status
+from tests.bench.soak_report import format_table, http_figures, settled_by_status
+from tests.bench.system import log_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"

@@ -8,7 +8,6 @@ from the actual send. Percentiles are exact nearest-rank, as in the benchmark.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
@@ -85,21 +84,6 @@ def settled_by_status(connection: psycopg2.extensions.connection, ids: list[str]
             (ids,),
         )
         return dict(sorted((str(status), int(count)) for status, count in cursor.fetchall()))
-
-
-def log_summary(path: Path) -> dict[str, int]:
-    """Tracebacks, restarts, warnings and errors in the system log."""
-    counts = Counter[str]()
-    with path.open(encoding="utf-8", errors="replace") as log:
-        for line in log:
-            if line.startswith("Traceback (most recent call last)"):
-                counts["tracebacks"] += 1
-            if "; restarting" in line:
-                counts["restarts"] += 1
-            for level in ("WARNING", "ERROR", "CRITICAL"):
-                if level in line[:160]:
-                    counts[level.lower()] += 1
-    return {key: counts[key] for key in ("tracebacks", "restarts", "warning", "error", "critical")}
 
 
 def _mib(kib: int | None) -> str:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -185,3 +186,18 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def log_summary(path: Path) -> dict[str, int]:
+    """Tracebacks, restarts, warnings and errors in the system log."""
+    counts = Counter[str]()
+    with path.open(encoding="utf-8", errors="replace") as log:
+        for line in log:
+            if line.startswith("Traceback (most recent call last)"):
+                counts["tracebacks"] += 1
+            if "; restarting" in line:
+                counts["restarts"] += 1
+            for level in ("WARNING", "ERROR", "CRITICAL"):
+                if level in line[:160]:
+                    counts[level.lower()] += 1
+    return {key: counts[key] for key in ("tracebacks", "restarts", "warning", "error", "critical")}

@@ -13,6 +13,7 @@ from ops.settings import Settings
 from tests.bench import memory, soak
 from tests.bench.client import LoadResult, Sample
 from tests.bench.memory import Growth, Snapshot
+from tests.bench.procs import label_of
 from tests.bench.soak_report import http_figures, memory_rows
 
 SETTLED = {"accepted": 10, "drained": True, "still_pending": 0}
@@ -33,7 +34,7 @@ def _snapshots(*rows: tuple[float, dict[str, int]]) -> list[Snapshot]:
     ],
 )
 def test_processes_are_labelled_by_their_command_line(argv: list[str], label: str) -> None:
-    assert memory.part_label(argv) == label
+    assert label_of(argv) == label
 
 
 def test_vm_rss_is_read_in_kib_and_a_zombie_has_none() -> None:
