@@ -5,8 +5,9 @@ its event to, opens each message's PRODUCER span in the trace of the request
 that wrote the row, publishes the whole batch with pipelined confirms
 (:meth:`actors.rabbitmq.OrderflowRabbitmqBroker.publish_confirmed`) and
 reports the rows whose every message the broker confirmed, in order up to the
-first row that is not. Brokers without pipelining (the stub broker of
-standalone mode and unit tests) publish row by row.
+first row that is not. Brokers without pipelined confirms (the stub broker of
+standalone mode and unit tests, or a broker with confirms turned off) publish
+row by row.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ def messages_of(row: OutboxRecord) -> list[dramatiq.Message]:
 
 
 def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
-    """The relay's publisher for ``broker``: pipelined where the broker can, else row by row."""
-    if not hasattr(broker, "publish_confirmed"):
+    """The relay's publisher for ``broker``: pipelined confirms where the broker has them,
+    else row by row through ``enqueue`` (the stub broker; or a RabbitMQ broker built with
+    ``confirm_delivery=False``, which then publishes without confirms as configured)."""
+    if not hasattr(broker, "publish_confirmed") or not getattr(broker, "confirm_delivery", False):
 
         def publish_row(row: OutboxRecord) -> None:
             for message in messages_of(row):

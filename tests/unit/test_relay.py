@@ -11,6 +11,9 @@ from ops.shared.relay import Chore, Relay
 from orders.models import OutboxEvent
 
 
+ORDER_PLACED = {"order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"}
+
+
 def add_events(count: int) -> None:
     for index in range(count):
         outbox.record(OutboxEvent, "OrderPlaced", f"order-{index}", {"n": index})
@@ -80,3 +83,42 @@ def test_the_relay_loop_survives_failures_and_stops_when_asked(databases) -> Non
     assert len(calls) == 3
     assert unpublished() == 0
     assert chore_runs
+
+
+class FakeRabbitmq:
+    """Records which way the relay's publisher sent messages."""
+
+    def __init__(self, confirm_delivery: bool) -> None:
+        self.confirm_delivery = confirm_delivery
+        self.enqueued: list[str] = []
+        self.pipelined: list[str] = []
+
+    def enqueue(self, message):  # type: ignore[no-untyped-def]
+        self.enqueued.append(message.actor_name)
+
+    def publish_confirmed(self, messages) -> None:  # type: ignore[no-untyped-def]
+        self.pipelined += [message.actor_name for message in messages]
+
+    def emit_before(self, *args) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def emit_after(self, *args) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.mark.parametrize("confirms", [True, False])
+def test_the_relay_pipelines_only_a_broker_with_confirms_on(databases, confirms: bool) -> None:
+    from actors.outbound import batch_publisher
+
+    # Given two events and a RabbitMQ-like broker with confirms on or off
+    outbox.record(OutboxEvent, "OrderPlaced", "order-1", ORDER_PLACED)
+    outbox.record(OutboxEvent, "OrderPlaced", "order-2", ORDER_PLACED)
+    broker = FakeRabbitmq(confirm_delivery=confirms)
+
+    # When the relay publishes them
+    relay = Relay("test", OutboxEvent, publish_batch=batch_publisher(broker))  # type: ignore[arg-type]
+
+    # Then both go out, pipelined with confirms, or one by one as configured
+    assert relay.run_once() == 2
+    assert (broker.pipelined if confirms else broker.enqueued) == ["issue_invoice"] * 2
+    assert not (broker.enqueued if confirms else broker.pipelined)
