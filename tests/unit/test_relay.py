@@ -10,7 +10,6 @@ from ops.shared import outbox
 from ops.shared.relay import Chore, Relay
 from orders.models import OutboxEvent
 
-
 ORDER_PLACED = {"order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"}
 
 
