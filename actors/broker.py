@@ -62,6 +62,7 @@ def build_broker(
     retries: RetryPolicy,
     redelivery_counters: Mapping[str, RedeliveryCounter] | None = None,
     undecodable_handlers: Mapping[str, UndecodableHandler] | None = None,
+    queue_type: str = "classic",
 ) -> dramatiq.Broker:
     """A broker with time limits, dead-letter records, retries and per-thread connections.
 
@@ -69,6 +70,7 @@ def build_broker(
     queues a worker consumes ever open their database. ``redelivery_counters``
     (by queue) count redeliveries durably for the crash-loop guard;
     ``undecodable_handlers`` (by queue) record bodies that are not messages.
+    ``queue_type`` is ``classic`` or ``quorum`` (RabbitMQ only).
     """
     middleware = [
         Tracing(),  # first: its span is current in every other hook and in the actor
@@ -93,6 +95,7 @@ def build_broker(
         confirm_delivery=True,
         middleware=middleware,
         undecodable=undecodable_handlers or {},
+        queue_type=queue_type,
     )
 
 

@@ -1,5 +1,10 @@
-"""Dramatiq's ``RabbitmqBroker`` with two things it lacks: a bound on each publish, and
-consumers that record undecodable bodies.
+"""Dramatiq's ``RabbitmqBroker`` with what it lacks: a bound on each publish, pipelined
+confirms for a batch, consumers that record undecodable bodies, and quorum queues.
+
+With ``queue_type="quorum"`` every queue it declares (the queue, its ``.DQ`` and its
+``.XQ``) is a quorum queue: replicated over the nodes of a RabbitMQ cluster, where
+Dramatiq declares classic queues. A queue's type cannot change once declared: a
+deployment switches by draining and deleting the classic queues first.
 
 A publish with confirms waits for the broker's ack, and pika's blocking connection
 has no timeout of its own: if the network swallows the publish but keeps the
@@ -25,8 +30,8 @@ from collections.abc import Mapping, Sequence
 
 import dramatiq
 import pika.exceptions
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.common import q_name
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.common import q_name, xq_name
 
 from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout, PublishIncomplete
 from actors.poison import RecordingConsumer, UndecodableHandler
@@ -54,14 +59,36 @@ class OrderflowRabbitmqBroker(RabbitmqBroker):
         *,
         undecodable: Mapping[str, UndecodableHandler],
         publish_timeout: float = PUBLISH_TIMEOUT,
+        queue_type: str = "classic",
         **options: object,
     ) -> None:
+        if queue_type not in ("classic", "quorum"):
+            raise ValueError(f"queue_type must be classic or quorum, not {queue_type!r}")
         super().__init__(**options)
+        self.queue_type = queue_type
         self.undecodable = dict(undecodable)
         self.publish_timeout = publish_timeout
         self._watches: dict[int, _Watch] = {}
         self._watchdog: threading.Thread | None = None
         self._watchdog_lock = threading.Lock()
+
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, object]:
+        """Dramatiq's arguments of a queue and its ``.DQ``, plus the queue type."""
+        arguments = super()._build_queue_arguments(queue_name)
+        if self.queue_type == "quorum":
+            arguments["x-queue-type"] = "quorum"
+        return arguments
+
+    def _declare_xq_queue(self, queue_name: str) -> object:
+        """The ``.XQ`` as Dramatiq declares it (dead messages kept 7 days), of our queue type
+        (quorum queues keep a message TTL since RabbitMQ 3.10)."""
+        if self.queue_type == "classic":
+            return super()._declare_xq_queue(queue_name)
+        return self.channel.queue_declare(
+            queue=xq_name(queue_name),
+            durable=True,
+            arguments={"x-message-ttl": DEAD_MESSAGE_TTL, "x-queue-type": "quorum"},
+        )
 
     @property
     def consumer_class(self):  # type: ignore[no-untyped-def]

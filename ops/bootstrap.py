@@ -158,6 +158,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) 
         undecodable_handlers={
             service: ACTOR_MODULES[service].record_undecodable for service in services
         },
+        queue_type=settings.queue_type,
     )
     for service in services:
         ACTOR_MODULES[service].declare(broker)

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 TRACES_EXPORTERS = ("none", "otlp", "console")
+QUEUE_TYPES = ("classic", "quorum")
 
 
 class SettingsError(ValueError):
@@ -64,6 +65,7 @@ class Settings:
     orders_relay_metrics_port: int = 9301
     invoices_relay_metrics_port: int = 9302
     traces_exporter: str = "none"
+    queue_type: str = "classic"  # RabbitMQ queues: classic, or quorum (replicated in a cluster)
     trace_sql: bool = False  # a CLIENT span per SQL statement (costly; for investigations)
     log_format: str = "text"
     process_name: str | None = None
@@ -75,6 +77,8 @@ class Settings:
                 "MAX_BACKOFF_MS must stay below RabbitMQ's consumer_timeout (30 minutes): "
                 "a delayed retry is held unacknowledged by the worker until it is due"
             )
+        if self.queue_type not in QUEUE_TYPES:
+            raise SettingsError(f"RABBITMQ_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}")
         if self.traces_exporter not in TRACES_EXPORTERS:
             raise SettingsError(
                 f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)}"
@@ -177,6 +181,7 @@ class Settings:
             ),
             traces_exporter=(reader.text("OTEL_TRACES_EXPORTER") or cls.traces_exporter).lower(),
             trace_sql=reader.flag("ORDERFLOW_TRACE_SQL", cls.trace_sql),
+            queue_type=(reader.text("RABBITMQ_QUEUE_TYPE") or cls.queue_type).lower(),
             log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
             process_name=reader.text("ORDERFLOW_PROCESS"),
             operator_name=reader.text("ORDERFLOW_OPERATOR") or _login_name(),
@@ -223,6 +228,7 @@ class Settings:
             "INVOICES_RELAY_METRICS_PORT": str(self.invoices_relay_metrics_port),
             "OTEL_TRACES_EXPORTER": self.traces_exporter,
             "ORDERFLOW_TRACE_SQL": "true" if self.trace_sql else "false",
+            "RABBITMQ_QUEUE_TYPE": self.queue_type,
             "LOG_FORMAT": self.log_format,
             "ORDERFLOW_OPERATOR": self.operator_name,
         }

@@ -82,7 +82,7 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     services = _services(args)
     by = args.by or settings.operator_name
     databases = bootstrap.init_databases(settings, services)
-    enqueue, close = rabbitmq_publisher(str(settings.broker_url))
+    enqueue, close = rabbitmq_publisher(str(settings.broker_url), settings.queue_type)
     all_replayed = True
     try:
         ids = _requested(args, services)
@@ -99,16 +99,21 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all_replayed else 1
 
 
-def rabbitmq_publisher(broker_url: str) -> tuple[Enqueue, Callable[[], None]]:
+def rabbitmq_publisher(
+    broker_url: str, queue_type: str = "classic"
+) -> tuple[Enqueue, Callable[[], None]]:
     """``(enqueue, close)`` for a RabbitMQ broker with publisher confirms: ``enqueue``
-    returns once RabbitMQ has the message (declaring its queue first)."""
-    from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
+    returns once RabbitMQ has the message (declaring its queue first, of ``queue_type``)."""
     from actors.broker import with_connection_defaults
+    from actors.rabbitmq import OrderflowRabbitmqBroker
 
     # Only publishes: no worker middleware, so the message goes out exactly as built.
-    broker = RabbitmqBroker(
-        url=with_connection_defaults(broker_url), confirm_delivery=True, middleware=[]
+    broker = OrderflowRabbitmqBroker(
+        url=with_connection_defaults(broker_url),
+        confirm_delivery=True,
+        middleware=[],
+        undecodable={},
+        queue_type=queue_type,
     )
     return broker.enqueue, broker.close
 

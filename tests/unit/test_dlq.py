@@ -408,7 +408,9 @@ def test_a_replayed_issue_invoice_issues_one_invoice_however_often_it_is_replaye
 def distributed(monkeypatch: pytest.MonkeyPatch) -> Enqueued:
     """A fake RabbitMQ publisher behind the command; it keeps what the command sent."""
     enqueued = Enqueued()
-    monkeypatch.setattr(commands, "rabbitmq_publisher", lambda url: (enqueued, lambda: None))
+    monkeypatch.setattr(
+        commands, "rabbitmq_publisher", lambda url, queue_type: (enqueued, lambda: None)
+    )
     return enqueued
 
 

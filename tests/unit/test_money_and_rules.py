@@ -104,10 +104,12 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
             "ORDERS_SAGA_TIMEOUT": "30",
             "INVOICES_DEFAULT_CREDIT_LIMIT": "50.00",
             "ORDERFLOW_TRACE_SQL": "true",
+            "RABBITMQ_QUEUE_TYPE": "quorum",
         }
     )
     assert (settings.orders_port, settings.saga_timeout) == (8080, 30.0)
     assert settings.trace_sql and not Settings.from_env({}).trace_sql
+    assert (settings.queue_type, Settings.from_env({}).queue_type) == ("quorum", "classic")
     assert Settings.from_env(settings.to_env()) == settings
     for bad in (
         {"ORDERS_PORT": "x"},
@@ -116,6 +118,7 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
         {"MAX_BACKOFF_MS": "1800000"},
         {"BROKER_URL": "amqp://localhost"},
         {"ORDERFLOW_TRACE_SQL": "maybe"},
+        {"RABBITMQ_QUEUE_TYPE": "mirrored"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
