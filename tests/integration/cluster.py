@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +49,27 @@ def admin_connection() -> psycopg2.extensions.connection:
     connection = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
     connection.autocommit = True
     return connection
+
+
+def _admin(statement: str) -> None:
+    admin = admin_connection()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database ``<prefix>_<random>``; yields its URL, drops it afterwards
+    (forcing out any session left)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def broker_url(vhost: str) -> str:

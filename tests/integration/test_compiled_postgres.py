@@ -13,7 +13,7 @@ import pytest
 from ops.shared import compiled
 from ops.shared.database import open_database, unit_of_work
 
-from .cluster import admin_connection
+from .cluster import throwaway_database
 
 database = peewee.DatabaseProxy()
 
@@ -41,20 +41,8 @@ class Boom(Exception):
 @pytest.fixture(scope="module")
 def database_url(servers: str) -> Iterator[str]:
     """A PostgreSQL database of this module's own, dropped afterwards."""
-    name = f"orderflow_test_compiled_{uuid.uuid4().hex[:8]}"
-    admin = admin_connection()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin = admin_connection()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    with throwaway_database("orderflow_test_compiled") as url:
+        yield url
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from ops.shared.outbox import OutboxRecord
 from ops.shared.relay import Relay
 from tests.chaos.proxy import Proxy
 
-from .cluster import AMQP_BASE, admin_connection, broker_url
+from .cluster import AMQP_BASE, broker_url, throwaway_database
 
 QUEUE_SUFFIXES = ("", ".DQ", ".XQ")  # what Dramatiq declares for each queue
 RABBITMQ = (urlsplit(AMQP_BASE).hostname or "127.0.0.1", urlsplit(AMQP_BASE).port or 5672)
@@ -100,20 +100,8 @@ def proxy() -> Iterator[Proxy]:
 @pytest.fixture(scope="module")
 def outbox_url(servers: str) -> Iterator[str]:
     """A PostgreSQL database of this module's own, dropped afterwards."""
-    name = f"orderflow_test_pipeline_{uuid.uuid4().hex[:8]}"
-    admin = admin_connection()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin = admin_connection()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    with throwaway_database("orderflow_test_pipeline") as url:
+        yield url
 
 
 @pytest.fixture
