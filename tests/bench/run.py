@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--http-threads", type=int, default=8, help="HTTP_THREADS of every front (8)")
     add("--traces", choices=("otlp", "none"), default="otlp", help="orderflow tracing (otlp)")
     add(
+        "--queue-type",
+        choices=("classic", "quorum"),
+        default="classic",
+        help="orderflow's RABBITMQ_QUEUE_TYPE (classic)",
+    )
+    add(
         "--standalone-traces",
         choices=("otlp", "none"),
         default="none",

@@ -160,6 +160,7 @@ class System:
         if self.name == "orderflow":
             env.update(
                 BROKER_URL=f"amqp://guest:guest@{HOST}:5672/{self.vhost}",
+                RABBITMQ_QUEUE_TYPE=args.queue_type,
                 ORDERS_DATABASE_URL=system.pg_url(self.databases[0]),
                 INVOICES_DATABASE_URL=system.pg_url(self.databases[1]),
             )
