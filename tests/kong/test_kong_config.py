@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -219,19 +220,25 @@ def upstream_host(config: dict[str, Any], service_name: str) -> str:
     return urlsplit(service["url"]).hostname or ""
 
 
-def doc_render_script() -> str:
-    """The Python render step shown in docs/kong.md (the first ``<<'EOF'`` heredoc)."""
-    match = re.search(r"<<'EOF'\n(.*?)\nEOF\n", KONG_DOC.read_text(encoding="utf-8"), re.S)
-    assert match, "docs/kong.md shows no render step (a python3 heredoc ending in EOF)"
-    return match.group(1)
+def doc_render_command() -> list[str]:
+    """The render command shown in docs/kong.md, "Running Kong" (``python3
+    ops/kong/render.py ...``), as an argument list without its output redirection."""
+    section = KONG_DOC.read_text(encoding="utf-8").split("## Running Kong", 1)[-1]
+    match = re.search(r"^python3 ops/kong/render\.py [^\n]*$", section, re.M)
+    assert match, "docs/kong.md, Running Kong, shows no `python3 ops/kong/render.py` command"
+    words = shlex.split(match.group(0))
+    return words[: words.index(">")] if ">" in words else words
 
 
 def run_render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the documented render step on kong.yaml with ``env`` as its only DECK_ variables."""
+    """Run the documented render command from the repository root, with ``env`` as its
+    only DECK_ variables and this interpreter as ``python3``; its output is captured."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DECK_")}
+    python, *arguments = doc_render_command()
+    assert python == "python3", f"the documented command runs {python}, not python3"
     return subprocess.run(
-        [sys.executable, "-", str(KONG_YAML)],
-        input=doc_render_script(),
+        [sys.executable, *arguments],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env={**clean, **env},
