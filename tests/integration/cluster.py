@@ -76,8 +76,6 @@ def broker_url(vhost: str) -> str:
     return f"{AMQP_BASE}/{quote(vhost, safe='')}"
 
 
-
-
 def wait_until(
     predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
 ) -> Any:
