@@ -1,5 +1,5 @@
 """Sessions for developers and CI: ``demo``, ``tests``, ``lint``, ``bench``, ``soak``, ``chaos``,
-``fuzz``."""
+``fuzz``, ``infra``."""
 
 from __future__ import annotations
 
@@ -88,4 +88,22 @@ def fuzz(session: nox.Session) -> None:
         "tests/integration/test_schemathesis.py",
         *session.posargs,
         env={"FUZZ_EXAMPLES": os.environ.get("FUZZ_EXAMPLES", "2000")},
+    )
+
+
+@nox.session(python=PYTHON)
+def infra(session: nox.Session) -> None:
+    """The Pulumi program's tests (ops/infra, tests/infra): the dev and prod stack files
+    run against Pulumi's mocks, with no cloud, Pulumi CLI or credentials.
+
+    Its own pins (ops/infra/constraints.txt), not the application's: pulumi needs
+    protobuf<7, the application's constraints pin 7. The tests read ops.settings and
+    ops.cli's parser, whose one third-party import (opentelemetry-api) pulumi brings, so
+    the project goes in without its dependencies. ORDERFLOW_INFRA_TESTS=required makes a
+    missing pulumi an error here rather than a skip.
+    """
+    session.install("-c", "ops/infra/constraints.txt", "-r", "ops/infra/requirements.txt", "pytest")
+    session.install("--no-deps", "-e", ".")
+    session.run(
+        "pytest", "tests/infra", *session.posargs, env={"ORDERFLOW_INFRA_TESTS": "required"}
     )
