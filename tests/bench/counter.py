@@ -14,12 +14,16 @@ then the commit. Four variants, alternated for ``--rounds`` rounds, medians prin
   outbox sends at commit (PostgreSQL serialises committing notifiers).
 
 Run: ``python -m tests.bench.counter [--clients 16] [--seconds 10] [--rounds 3]``.
-Not a test; the figures feed docs/scaling.md.
+It uses the local server (127.0.0.1, user postgres) unless libpq's ``PGHOST``,
+``PGPORT``, ``PGUSER``, ``PGPASSWORD`` say otherwise: point it at the database a
+deployment will use, since the ceiling depends on its commit latency. It needs the
+right to create a database. Not a test; the figures feed docs/scaling.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -29,10 +33,13 @@ import tempfile
 from pathlib import Path
 
 import psycopg2
-
-from tests.bench.system import PG_ADMIN_DSN, pg_dsn, recreate_databases
+from psycopg2 import sql
 
 DATABASE = "orderflow_bench_counter"
+# libpq's own variables win, so pgbench and psycopg2 reach the same server
+LIBPQ = {"PGHOST": "127.0.0.1", "PGUSER": "postgres"} | {
+    name: value for name, value in os.environ.items() if name.startswith("PG")
+}
 SCHEMA = """
 CREATE TABLE counters (name text PRIMARY KEY, last_value bigint NOT NULL);
 CREATE TABLE invoices (id bigserial PRIMARY KEY, sequence bigint NOT NULL UNIQUE, body text);
@@ -63,27 +70,47 @@ def _script(name: str) -> str:
     return SCRIPT.format(row=row, sequence=sequence, notify=notify)
 
 
-def _prepare() -> None:
-    recreate_databases([DATABASE])
-    with psycopg2.connect(pg_dsn(DATABASE)) as connection, connection.cursor() as cursor:
-        cursor.execute(SCHEMA)
-
-
-def _drop() -> None:
-    connection = psycopg2.connect(PG_ADMIN_DSN)
+def _admin(*statements: sql.Composable) -> None:
+    connection = psycopg2.connect(dbname="postgres", **_libpq())
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            for statement in statements:
+                cursor.execute(statement)
     finally:
         connection.close()
+
+
+def _libpq() -> dict[str, str]:
+    """Connection keywords for psycopg2 from the libpq variables (host, port, user, ...)."""
+    keywords = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGPASSWORD": "password"}
+    return {keywords[name]: value for name, value in LIBPQ.items() if name in keywords}
+
+
+def _prepare() -> None:
+    name = sql.Identifier(DATABASE)
+    _admin(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name),
+        sql.SQL("CREATE DATABASE {}").format(name),
+    )
+    connection = psycopg2.connect(dbname=DATABASE, **_libpq())
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(SCHEMA)
+    finally:
+        connection.close()
+
+
+def _drop() -> None:
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
 
 
 def _run(pgbench: str, script: Path, clients: int, seconds: int) -> float:
     """Transactions per second of one pgbench run of ``script``."""
     command = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", "2"]
-    command += ["-T", str(seconds), "-f", str(script), "-h", "127.0.0.1", "-U", "postgres"]
-    done = subprocess.run([*command, DATABASE], capture_output=True, text=True, check=False)
+    command += ["-T", str(seconds), "-f", str(script), DATABASE]
+    environment = os.environ | LIBPQ
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     found = TPS.search(done.stdout)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"pgbench failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
