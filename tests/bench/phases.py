@@ -11,6 +11,8 @@
   rate just measured, for ``--latency-seconds``. Accept -> confirmed latency of
   those orders comes from the database timestamps; HTTP latency is measured
   from each order's scheduled send time (no coordinated omission).
+- **Profiled** (closed loop, last, with ``--profile``): ``--profile-orders`` more
+  orders while py-spy samples every process; no reported figure comes from it.
 """
 
 from __future__ import annotations
@@ -88,11 +90,24 @@ def _wait(orders: Orders, ids: list[str], timeout: float, since: float) -> measu
 
 def warm_up(sut: System, orders: Orders, args: Any, prefix: str) -> dict[str, Any]:
     """``--warmup`` orders at ``--concurrency``, then wait until they all settled."""
+    return _burst(sut, orders, args, prefix, first=0, count=args.warmup)
+
+
+def profiled(sut: System, orders: Orders, args: Any, prefix: str, first: int) -> dict[str, Any]:
+    """``--profile-orders`` orders at ``--concurrency`` while py-spy samples, then wait
+    until they settled: the run's profile, from a burst that no reported figure counts
+    (sampling costs CPU, more for a system of more processes)."""
+    return _burst(sut, orders, args, prefix, first=first, count=args.profile_orders)
+
+
+def _burst(
+    sut: System, orders: Orders, args: Any, prefix: str, *, first: int, count: int
+) -> dict[str, Any]:
     load = run_load(
         HOST,
         sut.orders_port,
-        first=0,
-        count=args.warmup,
+        first=first,
+        count=count,
         concurrency=args.concurrency,
         key_prefix=prefix,
         tokens=args.tokens,
@@ -100,9 +115,10 @@ def warm_up(sut: System, orders: Orders, args: Any, prefix: str) -> dict[str, An
     )
     ids = accepted_ids(load)
     if not ids:
-        raise PhaseError(f"no warm-up order was accepted: {http_figures(load)['error_examples']}")
+        examples = http_figures(load)["error_examples"]
+        raise PhaseError(f"no order of a burst was accepted: {examples}")
     drain = settle(orders, ids, args.drain_timeout, load.finished)
-    return {"orders": args.warmup, "accepted": len(ids), "settle_s": round(drain.seconds, 2)}
+    return {"orders": count, "accepted": len(ids), "settle_s": round(drain.seconds, 2)}
 
 
 def sustained(sut: System, orders: Orders, args: Any, prefix: str, group: int) -> dict[str, Any]:

@@ -71,7 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         default="none",
         help="standalone mode's tracing (none: its default, one process has no collector)",
     )
-    add("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy (on)")
+    add(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy profile of an extra burst after the measured phases (on)",
+    )
+    add("--profile-orders", type=int, default=4000, help="orders of the profiled burst (4000)")
     add("--credit-limit", default="1000000000.00", help="generous: no order is rejected")
     add("--drain-timeout", type=float, default=300.0, help="seconds for orders to settle (300)")
     add("--ready-timeout", type=float, default=120.0, help="seconds to wait for /ready (120)")
@@ -114,11 +120,7 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
             orders = sut.orders()
             figures: dict[str, Any] = {"system": sut.name, "run": label}
             figures["warmup"] = phases.warm_up(sut, orders, args, label)
-            recorders = profiling.start(process.pid, folder, label) if args.profile else []
-            try:
-                figures["sustained"] = phases.sustained(sut, orders, args, label, process.pid)
-            finally:
-                figures["profile"] = profiling.stop(recorders)
+            figures["sustained"] = phases.sustained(sut, orders, args, label, process.pid)
             rate = figures["sustained"]["sustained_confirmed_per_s"]
             first = args.warmup + args.orders
             figures["latency"] = {}
@@ -128,6 +130,12 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
                 )
                 first += 100_000
             figures["peak_memory_mib"] = procs.peak_memory_mib(process.pid)
+            if args.profile:  # last, so that sampling costs none of the figures above
+                recorders = profiling.start(process.pid, folder, label)
+                try:
+                    figures["profiled"] = phases.profiled(sut, orders, args, label, first)
+                finally:
+                    figures["profile"] = profiling.stop(recorders)
         finally:
             if orders is not None:
                 orders.close()
