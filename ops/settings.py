@@ -16,6 +16,7 @@ from pathlib import Path
 
 TRACES_EXPORTERS = ("none", "otlp", "console")
 QUEUE_TYPES = ("classic", "quorum")
+PLACEHOLDER = "change-me"  # how .env.example's secrets begin: never a real one
 
 
 class SettingsError(ValueError):
@@ -188,6 +189,11 @@ class Settings:
         )
         if settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("ORDERFLOW_JWT_SECRET must be at least 32 bytes long")
+        if (settings.jwt_secret or "").lower().startswith(PLACEHOLDER):
+            raise SettingsError(
+                "ORDERFLOW_JWT_SECRET still holds the placeholder of .env.example: "
+                "anyone could sign tokens with it; set a random one (openssl rand -hex 32)"
+            )
         if settings.jwt_private_key and not settings.jwt_public_key:
             raise SettingsError("ORDERFLOW_JWT_PRIVATE_KEY needs ORDERFLOW_JWT_PUBLIC_KEY too")
         both = (settings.orders_database_url, settings.invoices_database_url)

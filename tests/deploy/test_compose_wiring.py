@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ops.settings import Settings
+from ops.settings import Settings, SettingsError
 
 from .stack import (
     OPS,
@@ -105,10 +105,26 @@ def test_orderflow_services_set_only_variables_orderflow_reads(compose: dict[str
 def test_each_orderflow_service_s_settings_load_from_its_environment(
     compose: dict[str, Any], name: str
 ) -> None:
-    # Given the service's environment with .env.example's values, When settings load,
+    # Given the service's environment from .env.example filled in, When settings load,
     # Then they are accepted (a short JWT secret, or BROKER_URL without both databases,
     # would stop the process at start)
     Settings.from_env(environment(compose["services"][name]))
+
+
+def test_a_service_refuses_to_start_with_the_example_jwt_secret_left_in(
+    unfilled_compose: dict[str, Any],
+) -> None:
+    # Given .env.example copied to .env without replacing its placeholders
+    signing = [
+        service
+        for service in orderflow_processes(unfilled_compose).values()
+        if "ORDERFLOW_JWT_SECRET" in environment(service)
+    ]
+    assert signing, "no orderflow service verifies tokens"
+    for service in signing:
+        # When its settings load, Then it stops, naming the variable
+        with pytest.raises(SettingsError, match="ORDERFLOW_JWT_SECRET still holds the placeholder"):
+            Settings.from_env(environment(service))
 
 
 def test_every_orderflow_image_service_uses_one_image(compose: dict[str, Any]) -> None:

@@ -119,6 +119,7 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
         {"BROKER_URL": "amqp://localhost"},
         {"ORDERFLOW_TRACE_SQL": "maybe"},
         {"RABBITMQ_QUEUE_TYPE": "mirrored"},
+        {"ORDERFLOW_JWT_SECRET": "change-me-to-the-output-of-openssl-rand-hex-32"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
