@@ -12,17 +12,10 @@ from typing import Any
 
 import pulumi
 
-# Every long-running process, as `orderflow up` names it in logs and traces.
-PROCESSES = (
-    "orders-api",
-    "invoices-api",
-    "gateway-api",
-    "orders-worker",
-    "invoices-worker",
-    "orders-relay",
-    "invoices-relay",
-    "kong",
-)
+from ops.infra import containers
+
+# Every long-running task: the application's processes (``containers``) and Kong.
+PROCESSES = (*containers.PROCESSES, "kong")
 BROKER_MODES = ("SINGLE_INSTANCE", "CLUSTER_MULTI_AZ")
 
 # Fargate's valid memory sizes (MiB) for each CPU size (units of 1/1024 vCPU).

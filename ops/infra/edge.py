@@ -69,21 +69,24 @@ def build_edge(
         ),
     )
     forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=kong.arn)
-    if config.certificate_arn:
-        redirect = aws.lb.ListenerDefaultActionArgs(
-            type="redirect",
-            redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                protocol="HTTPS", port="443", status_code="HTTP_301"
-            ),
+    redirect = aws.lb.ListenerDefaultActionArgs(
+        type="redirect",
+        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+            protocol="HTTPS", port="443", status_code="HTTP_301"
+        ),
+    )
+    # Port 80 forwards to Kong, or redirects to 443 once there is a certificate.
+    listeners = [
+        aws.lb.Listener(
+            "http",
+            load_balancer_arn=balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[redirect if config.certificate_arn else forward],
         )
-        listeners = [
-            aws.lb.Listener(
-                "http",
-                load_balancer_arn=balancer.arn,
-                port=80,
-                protocol="HTTP",
-                default_actions=[redirect],
-            ),
+    ]
+    if config.certificate_arn:
+        listeners.append(
             aws.lb.Listener(
                 "https",
                 load_balancer_arn=balancer.arn,
@@ -92,18 +95,8 @@ def build_edge(
                 ssl_policy=TLS_POLICY,
                 certificate_arn=config.certificate_arn,
                 default_actions=[forward],
-            ),
-        ]
-    else:
-        listeners = [
-            aws.lb.Listener(
-                "http",
-                load_balancer_arn=balancer.arn,
-                port=80,
-                protocol="HTTP",
-                default_actions=[forward],
             )
-        ]
+        )
     return Edge(
         target_group_arn=kong.arn,
         listeners=listeners,

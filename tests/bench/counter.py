@@ -36,10 +36,8 @@ import psycopg2
 from psycopg2 import sql
 
 DATABASE = "orderflow_bench_counter"
-# libpq's own variables win, so pgbench and psycopg2 reach the same server
-LIBPQ = {"PGHOST": "127.0.0.1", "PGUSER": "postgres"} | {
-    name: value for name, value in os.environ.items() if name.startswith("PG")
-}
+# where libpq goes unless its own PG* variables say otherwise
+LIBPQ_DEFAULTS = {"PGHOST": "127.0.0.1", "PGUSER": "postgres"}
 SCHEMA = """
 CREATE TABLE counters (name text PRIMARY KEY, last_value bigint NOT NULL);
 CREATE TABLE invoices (id bigserial PRIMARY KEY, sequence bigint NOT NULL UNIQUE, body text);
@@ -84,7 +82,13 @@ def _admin(*statements: sql.Composable) -> None:
 def _libpq() -> dict[str, str]:
     """Connection keywords for psycopg2 from the libpq variables (host, port, user, ...)."""
     keywords = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGPASSWORD": "password"}
-    return {keywords[name]: value for name, value in LIBPQ.items() if name in keywords}
+    return {keywords[name]: value for name, value in _environment().items() if name in keywords}
+
+
+def _environment() -> dict[str, str]:
+    """The environment with libpq's defaults filled in: pgbench and psycopg2 then reach
+    the same server."""
+    return LIBPQ_DEFAULTS | dict(os.environ)
 
 
 def _prepare() -> None:
@@ -109,7 +113,7 @@ def _run(pgbench: str, script: Path, clients: int, seconds: int) -> float:
     """Transactions per second of one pgbench run of ``script``."""
     command = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", "2"]
     command += ["-T", str(seconds), "-f", str(script), DATABASE]
-    environment = os.environ | LIBPQ
+    environment = _environment()
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     found = TPS.search(done.stdout)
     if done.returncode != 0 or found is None:
