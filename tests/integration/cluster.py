@@ -191,9 +191,9 @@ class Cluster:
                     "--queues",
                     service,
                     "--processes",
-                    "1",
+                    self.env["WORKER_PROCESSES"],
                     "--threads",
-                    "4",
+                    self.env["WORKER_THREADS"],
                 ],
             }[kind]
             argv = self.commands.get(part, argv)
