@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,13 +83,29 @@ def wait_settled(
     Times are measured from ``since`` (a ``time.monotonic()`` value; now by
     default), with the resolution of ``interval``.
     """
+    return wait_drained(
+        lambda: pending_count(connection, order_ids) if order_ids else 0,
+        timeout,
+        since,
+        interval,
+    )
+
+
+def wait_drained(
+    pending: Callable[[], int],
+    timeout: float,
+    since: float | None = None,
+    interval: float = 0.5,
+) -> Drain:
+    """Poll ``pending()`` until it is 0, or ``timeout`` seconds pass since ``since``
+    (``time.monotonic()``; now by default); the samples have ``interval``'s resolution."""
     started = time.monotonic() if since is None else since
     samples: list[tuple[float, int]] = []
     while True:
-        pending = pending_count(connection, order_ids) if order_ids else 0
+        left = pending()
         elapsed = time.monotonic() - started
-        samples.append((round(elapsed, 2), pending))
-        if pending == 0:
+        samples.append((round(elapsed, 2), left))
+        if left == 0:
             return Drain(True, elapsed, samples)
         if elapsed >= timeout:
             return Drain(False, elapsed, samples)

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import Counter
 from typing import Any
 
@@ -76,16 +75,9 @@ def settle(orders: Orders, ids: list[str], timeout: float, since: float) -> meas
 
 
 def _wait(orders: Orders, ids: list[str], timeout: float, since: float) -> measure.Drain:
-    samples: list[tuple[float, int]] = []
-    while True:
-        pending = orders.pending_count(ids) if ids else 0
-        elapsed = time.monotonic() - since
-        samples.append((round(elapsed, 2), pending))
-        if pending == 0:
-            return measure.Drain(True, elapsed, samples)
-        if elapsed >= timeout:
-            return measure.Drain(False, elapsed, samples)
-        time.sleep(0.25)
+    return measure.wait_drained(
+        lambda: orders.pending_count(ids) if ids else 0, timeout, since, interval=0.25
+    )
 
 
 def warm_up(sut: System, orders: Orders, args: Any, prefix: str) -> dict[str, Any]:
