@@ -68,7 +68,8 @@ class DeadLetters(Middleware):
     nack covers all of these in one place; RabbitMQ moves the message itself to
     the queue's ``.XQ``. A record that cannot be written (the database is down)
     is retried for about 15 s, then logged as critical: the audit's I6 then
-    shows the ``.XQ`` holding more than the records.
+    shows the ``.XQ`` holding more than the records, and ``orderflow dlq
+    recover`` writes the missing records from the ``.XQ`` (``ops.dlq.recover``).
     """
 
     def __init__(
@@ -96,7 +97,8 @@ class DeadLetters(Middleware):
         if handler is not None:
             persistently(
                 lambda: handler(message, error, attempts),
-                f"record the dead letter {message.message_id}",
+                f"record the dead letter {message.message_id} (RabbitMQ keeps it in the .XQ; "
+                "`orderflow dlq recover` records it once the database is back)",
             )
 
     @staticmethod

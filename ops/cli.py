@@ -9,6 +9,7 @@ orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worke
 orderflow demo                drive a realistic scenario and check consistency
 orderflow dlq list            dead letters not yet replayed, newest first (--all, --json)
 orderflow dlq replay ID...    send dead letters again through RabbitMQ (or --all)
+orderflow dlq recover         record the .XQ messages a worker could not record
 """
 
 from __future__ import annotations

@@ -143,6 +143,8 @@ def dead_letters_recorded(
         details.append(f"{queue}: {depth} queued, {recorded} recorded, {waiting[queue]} waiting")
         if depth > recorded:
             offenders.append(f"{queue} ({depth} queued > {recorded} recorded)")
+    if offenders:
+        details.append("`orderflow dlq recover` records the messages without a record")
     return result_of("I6", title, offenders, "; ".join(details))
 
 

@@ -1,4 +1,4 @@
-"""``orderflow dlq list`` and ``orderflow dlq replay``: parse, wire, print.
+"""``orderflow dlq list``, ``replay`` and ``recover``: parse, wire, print.
 
 ``ops.cli`` calls :func:`add_commands` while it builds its parser, so this module
 imports nothing heavy at the top: models, brokers and bootstrap come in when a
@@ -20,10 +20,15 @@ if TYPE_CHECKING:
 SERVICES = ("orders", "invoices")
 DEFAULT_LIMIT = 100
 MAX_OPERATOR_NAME = 128  # the replayed_by column
+NO_BROKER = (
+    "BROKER_URL is not set: standalone mode keeps its messages in memory inside the "
+    "`orderflow standalone` process, so there is no broker and no .XQ. Replay and "
+    "recover need the distributed mode (RabbitMQ); `orderflow dlq list` works in both."
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``dlq list`` and ``dlq replay`` to the ``orderflow`` subcommands."""
+    """Add ``dlq list``, ``dlq replay`` and ``dlq recover`` to the ``orderflow`` subcommands."""
     dlq = commands.add_parser("dlq", help="list and replay dead letters")
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="dead letters not yet replayed, newest first")
@@ -43,6 +48,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     replay.add_argument("--again", action="store_true", help="replay ids already replayed")
     replay.set_defaults(run=run_replay)
+    recover = actions.add_parser(
+        "recover",
+        help="record the .XQ messages a worker could not record (its database was down)",
+    )
+    recover.add_argument("--service", choices=SERVICES, help="one service only")
+    recover.set_defaults(run=run_recover)
 
 
 def run_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,6 +110,33 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all_replayed else 1
 
 
+def run_recover(settings: Settings, args: argparse.Namespace) -> int:
+    """Record each ``.XQ`` message that has no dead-letter record; 0 if every message
+    now has one, 1 if some could not be recorded, 2 without a broker."""
+    if settings.broker_url is None:
+        _say(f"orderflow dlq recover: {NO_BROKER}", error=True)
+        return 2
+    from dramatiq.common import xq_name
+
+    from ops import bootstrap
+    from ops.dlq import recover
+
+    services = _services(args)
+    databases = bootstrap.init_databases(settings, services)
+    complete = True
+    try:
+        for service in services:
+            bodies = recover.peek(str(settings.broker_url), xq_name(service))
+            report = recover.recover(service, bodies, bootstrap.ACTOR_MODULES[service])
+            complete = complete and report.complete
+            for line in report.lines():
+                _say(line)
+    finally:
+        for database in databases.values():
+            database.close()
+    return 0 if complete else 1
+
+
 def rabbitmq_publisher(
     broker_url: str, queue_type: str = "classic"
 ) -> tuple[Enqueue, Callable[[], None]]:
@@ -146,11 +184,7 @@ def _replay_usage_problem(settings: Settings, args: argparse.Namespace) -> str |
     if not by.strip() or len(by) > MAX_OPERATOR_NAME:
         return f"--by must be 1 to {MAX_OPERATOR_NAME} characters"
     if settings.broker_url is None:
-        return (
-            "BROKER_URL is not set: standalone mode keeps its messages in memory inside the "
-            "`orderflow standalone` process, so there is no broker to replay into. Replay "
-            "needs the distributed mode (RabbitMQ); `orderflow dlq list` works in both."
-        )
+        return NO_BROKER
     return None
 
 

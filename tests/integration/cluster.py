@@ -90,6 +90,40 @@ def wait_until(
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def account_locked(cluster: Cluster, customer_id: str, *tables: str) -> Iterator[None]:
+    """Inside the block another session holds ``customer_id``'s billing account row
+    (created for it) and an exclusive lock on each of ``tables``; all released after."""
+    blocker = psycopg2.connect(cluster.database_url("invoices"))
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (customer_id,)
+            )
+            blocker.commit()
+            cursor.execute(
+                "SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE", (customer_id,)
+            )
+            for table in tables:
+                cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def quick_to_give_up(make_cluster: Callable[..., Cluster]) -> Cluster:
+    """A running cluster whose invoices worker gives up on a step after one quick
+    retry, and whose invoices database connections wait at most 300 ms for a lock: with
+    :func:`account_locked`, ``issue_invoice`` fails for good within a second or two."""
+    cluster = make_cluster(MAX_RETRIES="1", MIN_BACKOFF_MS="100", MAX_BACKOFF_MS="200")
+    cluster.env["INVOICES_DATABASE_URL"] = cluster.database_url(
+        "invoices", options="-c lock_timeout=300"
+    )
+    cluster.start()
+    return cluster
+
+
 class Cluster:
     """Both services as separate processes; the test starts, stops and kills parts."""
 

@@ -1,4 +1,4 @@
-"""``orderflow dlq list`` and ``orderflow dlq replay`` on the real RabbitMQ and PostgreSQL."""
+"""``orderflow dlq list``, ``replay`` and ``recover`` on the real RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import subprocess
 import sys
 import uuid
 
-import psycopg2
-
-from .cluster import Cluster, wait_until
+from .cluster import Cluster, account_locked, quick_to_give_up, wait_until
 
 
 def orderflow(cluster: Cluster, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -48,21 +46,10 @@ def test_a_dead_letter_is_listed_replayed_once_and_the_saga_stays_consistent(
     make_cluster,
 ) -> None:
     # Given an invoices worker that gives up quickly on a lock it cannot get
-    cluster = make_cluster(MAX_RETRIES="1", MIN_BACKOFF_MS="100", MAX_BACKOFF_MS="200")
-    cluster.env["INVOICES_DATABASE_URL"] = cluster.database_url(
-        "invoices", options="-c lock_timeout=300"
-    )
-    cluster.start()
+    cluster = quick_to_give_up(make_cluster)
     who = f"c-{uuid.uuid4().hex[:8]}"
-    blocker = psycopg2.connect(cluster.database_url("invoices"))
-    try:
-        # ... while another session holds the customer's account row
-        with blocker.cursor() as cursor:
-            cursor.execute("INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (who,))
-            blocker.commit()
-            cursor.execute(
-                "SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE", (who,)
-            )
+    # ... while another session holds the customer's account row
+    with account_locked(cluster, who):
         # When an order is placed, issue_invoice dead-letters and the order is cancelled;
         # its void_invoice compensation dead-letters too, so no tombstone bars a late invoice
         _, order = cluster.place_order(who)
@@ -71,9 +58,6 @@ def test_a_dead_letter_is_listed_replayed_once_and_the_saga_stays_consistent(
             60,
             "issue_invoice and void_invoice to be dead-lettered",
         )
-    finally:
-        blocker.rollback()
-        blocker.close()
     cancelled = cluster.wait_for_status(order["id"], "cancelled", timeout=60)
     assert cancelled["cancel_reason"] == "invoice_failed"
 
@@ -145,3 +129,57 @@ def test_replay_refuses_an_unknown_id_and_needs_a_broker(make_cluster) -> None:
     cluster.env = {key: value for key, value in cluster.env.items() if key != "BROKER_URL"}
     done = orderflow(cluster, "dlq", "replay", "no-such-message")
     assert done.returncode == 2 and "BROKER_URL is not set" in done.stderr
+
+
+def test_a_dead_letter_the_worker_could_not_record_is_recovered_from_the_xq(
+    make_cluster,
+) -> None:
+    # Given an invoices worker that gives up quickly on a lock it cannot get
+    cluster = quick_to_give_up(make_cluster)
+    who = f"c-{uuid.uuid4().hex[:8]}"
+    # ... while another session holds the customer's account row and the dead-letter
+    # table, so the worker cannot write the record either
+    with account_locked(cluster, who, "invoices_dead_letters"):
+        # When an order is placed, issue_invoice fails for good and reaches the .XQ unrecorded
+        _, order = cluster.place_order(who)
+        wait_until(
+            lambda: (
+                "could not record the dead letter" in cluster.log("invoices-worker")
+                and cluster.queue_depth("invoices.XQ") == 1
+            ),
+            60,
+            "issue_invoice to be dead-lettered without a record",
+        )
+    # Then the order is still pending and the audit finds the unrecorded message
+    assert cluster.order(order["id"])["status"] == "pending"
+    assert recorded_actors(cluster, order["id"]) == []
+    done = orderflow(cluster, "audit", "--json")
+    assert done.returncode == 1
+    (i6,) = [item for item in json.loads(done.stdout)["invariants"] if item["code"] == "I6"]
+    assert i6["offenders"] == ["invoices.XQ (1 queued > 0 recorded)"]
+
+    # When the operator runs recover
+    done = orderflow(cluster, "dlq", "recover")
+    # Then the message is recorded, as the worker would have, and stays in the .XQ
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        "orders.XQ: empty",
+        "invoices.XQ: 1 message(s): 0 recorded already, 1 recorded now",
+    ]
+    message_id, actor, *_ = lines[2].split()
+    assert actor == "issue_invoice"
+    (letter,) = [item for item in dead_letters(cluster) if item["order_id"] == order["id"]]
+    assert (letter["message_id"], letter["attempts"]) == (message_id, 2)
+    assert cluster.queue_depth("invoices.XQ") == 1
+    # And the saga ends as it would have: InvoiceFailed cancels the order
+    cancelled = cluster.wait_for_status(order["id"], "cancelled", timeout=60)
+    assert cancelled["cancel_reason"] == "invoice_failed"
+    wait_until(lambda: orderflow(cluster, "audit").returncode == 0, 60, "a clean audit")
+    # And a second run records nothing twice
+    done = orderflow(cluster, "dlq", "recover", "--service", "invoices")
+    assert (done.returncode, done.stdout.splitlines()) == (
+        0,
+        ["invoices.XQ: 1 message(s): 1 recorded already, 0 recorded now"],
+    )
+    assert recorded_actors(cluster, order["id"]) == ["issue_invoice"]

@@ -9,12 +9,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
-import psycopg2
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from actors import catalogue
 
-from .cluster import Cluster, broker_url, wait_until
+from .cluster import Cluster, account_locked, broker_url, quick_to_give_up, wait_until
 
 
 def customer() -> str:
@@ -237,29 +236,15 @@ def test_twenty_concurrent_requests_with_one_key_create_one_order(cluster: Clust
 
 def test_exhausted_retries_cancel_the_order_as_invoice_failed(make_cluster) -> None:
     # Given an invoices worker that gives up quickly on a lock it cannot get
-    cluster = make_cluster(MAX_RETRIES="1", MIN_BACKOFF_MS="100", MAX_BACKOFF_MS="200")
-    cluster.env["INVOICES_DATABASE_URL"] = cluster.database_url(
-        "invoices", options="-c lock_timeout=300"
-    )
-    cluster.start()
+    cluster = quick_to_give_up(make_cluster)
     who = customer()
-    blocker = psycopg2.connect(cluster.database_url("invoices"))
-    try:
-        # ... while another session holds the customer's account row
-        with blocker.cursor() as cursor:
-            cursor.execute("INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (who,))
-            blocker.commit()
-            cursor.execute(
-                "SELECT * FROM billing_accounts WHERE customer_id = %s FOR UPDATE", (who,)
-            )
+    # ... while another session holds the customer's account row
+    with account_locked(cluster, who):
         # When an order for that customer is placed
         _, order = cluster.place_order(who)
         # Then the saga ends: the order is cancelled as invoice_failed
         cancelled = cluster.wait_for_status(order["id"], "cancelled", timeout=60)
         assert cancelled["cancel_reason"] == "invoice_failed"
-    finally:
-        blocker.rollback()
-        blocker.close()
     # And the failure is recorded in the database and kept in the dead-letter queue
     (letter,) = cluster.query(
         "invoices",

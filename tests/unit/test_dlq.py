@@ -1,4 +1,4 @@
-"""Dead-letter tooling: ``orderflow dlq list`` and ``orderflow dlq replay`` on SQLite."""
+"""Dead-letter tooling: ``orderflow dlq list``, ``replay`` and ``recover`` on SQLite."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import uuid
 import dramatiq
 import pytest
 
-from actors import catalogue
+from actors import catalogue, invoicing
 from actors.poison import undecodable_fields
 from invoices.models import DeadLetter as InvoiceDeadLetter
 from invoices.models import Invoice
 from ops import cli
-from ops.dlq import commands, listing, records, replay
+from ops.dlq import commands, listing, records, recover, replay
 from ops.settings import Settings
 from ops.shared.clock import utcnow
 from ops.shared.dead_letters import DeadLetterRecord
@@ -474,3 +474,110 @@ def test_the_command_refuses_to_run_without_a_broker_or_with_bad_arguments(
 def test_the_operator_comes_from_orderflow_operator_or_the_login() -> None:
     assert Settings.from_env({"ORDERFLOW_OPERATOR": "alice"}).operator_name == "alice"
     assert Settings.from_env({}).operator_name  # the login name, or "unknown"
+
+
+# -- recover ----------------------------------------------------------------------------
+
+
+def dead_message(actor: str = "issue_invoice", **kwargs: object) -> dramatiq.Message:
+    """A message as it sits in the ``.XQ``: its body as last delivered (one retry before)."""
+    return dramatiq.Message(
+        queue_name="invoices",
+        actor_name=actor,
+        args=(),
+        kwargs={"order_id": "o-1", "customer_id": "c1", "dedupe_key": "dk-1", **kwargs},
+        options={"retries": 1},
+    )
+
+
+@pytest.mark.usefixtures("databases")
+def test_recover_records_each_xq_message_without_a_record_and_nothing_twice() -> None:
+    # Given an .XQ holding a recorded message, an unrecorded one of an actor nobody
+    # declared, a recorded undecodable body twice (one copy recorded) and a new one
+    recorded = a_message()
+    letter(InvoiceDeadLetter, message=recorded)
+    unknown = dead_message("no_such_actor")
+    garbage = b"\xff\x00 not json"
+    InvoiceDeadLetter.create(**undecodable_fields("invoices", garbage, "boom"), failed_at=ago(5))
+    bodies = [recorded.encode(), unknown.encode(), garbage, garbage, b"{}"]
+    # When recover runs over it with the invoices worker's handlers
+    report = recover.recover("invoices", bodies, invoicing)
+    # Then the three without a record get one, the recorded two are left alone
+    assert (report.messages, report.already_recorded, report.complete) == (5, 2, True)
+    assert [(o.message_id, o.actor_name) for o in report.outcomes] == [
+        (unknown.message_id, "no_such_actor"),
+        ("(undecodable)", "<undecodable>"),
+        ("(undecodable)", "<undecodable>"),
+    ]
+    stored = InvoiceDeadLetter.get(InvoiceDeadLetter.message_id == unknown.message_id)
+    assert (stored.queue_name, stored.dedupe_key, stored.attempts) == ("invoices", "dk-1", 2)
+    assert "orderflow dlq recover" in stored.error and "invoices.XQ" in stored.error
+    assert InvoiceDeadLetter.select().count() == 5
+    # And a second run finds every message recorded
+    again = recover.recover("invoices", bodies, invoicing)
+    assert (again.already_recorded, again.outcomes) == (5, [])
+    assert InvoiceDeadLetter.select().count() == 5
+
+
+def test_a_recovered_issue_invoice_ends_its_saga_as_the_worker_would_have(
+    stub_system: StubSystem,
+) -> None:
+    # Given a pending order whose issue_invoice reached the .XQ without a record
+    order = orders.place_order(NewOrder("c1", "EUR", (Line("SKU-1", 2, 1234),)))
+    event = OrdersOutbox.get()
+    OrdersOutbox.update(published_at=utcnow()).execute()  # it went out, and failed for good
+    (message,) = catalogue.messages_for(
+        "OrderPlaced", str(event.event_id), json.loads(event.payload)
+    )
+    # When recover records it
+    report = recover.recover("invoices", [message.encode()], invoicing)
+    stub_system.drain()
+    # Then InvoiceFailed cancels the order, as the worker's handler does
+    assert report.complete and len(report.outcomes) == 1
+    cancelled = Order.get_by_id(order.id)
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "invoice_failed")
+    assert Invoice.select().count() == 0
+
+
+@pytest.mark.usefixtures("databases")
+def test_recover_reports_a_message_it_could_not_record_and_goes_on() -> None:
+    class Failing:
+        DEAD_LETTER_HANDLERS: dict = {}
+
+        @staticmethod
+        def record_dead_letter(message: dramatiq.Message, error: str, attempts: int) -> None:
+            if message.actor_name == "first":
+                raise ConnectionError("database is down")
+            invoicing.record_dead_letter(message, error, attempts)
+
+        record_undecodable = staticmethod(invoicing.record_undecodable)
+
+    first, second = dead_message("first"), dead_message("second")
+    report = recover.recover("invoices", [first.encode(), second.encode()], Failing)
+    assert not report.complete
+    assert [type(o).__name__ for o in report.outcomes] == ["NotRecovered", "Recovered"]
+    assert "database is down" in report.lines()[1]
+    assert report.lines()[0] == (
+        "invoices.XQ: 2 message(s): 0 recorded already, 1 recorded now, 1 NOT recorded"
+    )
+
+
+@pytest.mark.usefixtures("databases")
+def test_the_recover_command_exits_0_when_all_are_recorded_1_otherwise_2_without_a_broker(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    xq = {"orders.XQ": [], "invoices.XQ": [dead_message("second").encode()]}
+    monkeypatch.setattr(recover, "peek", lambda url, queue: xq[queue])
+    assert run(with_broker(settings), "recover") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "orders.XQ: empty"
+    assert out[1] == "invoices.XQ: 1 message(s): 0 recorded already, 1 recorded now"
+    assert run(with_broker(settings), "recover", "--service", "invoices") == 0
+    assert capsys.readouterr().out.startswith("invoices.XQ: 1 message(s): 1 recorded already")
+    monkeypatch.setattr(
+        invoicing.service, "record_dead_letter", lambda **_: (_ for _ in ()).throw(OSError("x"))
+    )
+    xq["invoices.XQ"].append(dead_message("third").encode())
+    assert run(with_broker(settings), "recover") == 1
+    assert run(settings, "recover") == 2
+    assert "BROKER_URL is not set" in capsys.readouterr().err
