@@ -13,17 +13,12 @@ from gateway.graphql import build_schema
 from gateway.outcomes import UpstreamProblem
 from gateway.resources import GraphQL, MyOrder, MyOrders, Readiness, handle_upstream_problem
 from ops.shared.auth import Authentication, TokenKeys
+from ops.shared.bodies import BodyLimit
 from ops.shared.errors import DomainError
 from ops.shared.exposition import HttpMetrics, MetricsResource
-from ops.shared.http import (
-    PUBLIC_PATHS,
-    BodyLimit,
-    Health,
-    handle_domain_error,
-    handle_unexpected,
-    serialize_problem,
-)
+from ops.shared.http import PUBLIC_PATHS, Health
 from ops.shared.openapi import OpenApiDocument, load_document
+from ops.shared.problems import handle_domain_error, handle_unexpected, serialize_problem
 from ops.shared.tracing import TraceHeader
 
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413

@@ -15,7 +15,8 @@ from gateway.compose import Upstream
 from gateway.graphql import Context, execute
 from gateway.outcomes import UpstreamProblem
 from ops.shared.auth import principal_of, require_customer
-from ops.shared.http import PROBLEM_JSON, Problem, read_json
+from ops.shared.bodies import read_json
+from ops.shared.problems import PROBLEM_JSON, Problem
 
 
 def forwarded(req: falcon.Request) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import falcon
 
-from invoices import queries, service
+from invoices import accounts, queries, service
 from invoices.domain import InvoiceNotFound, InvoiceStatus
 from invoices.models import IdempotencyKey, Invoice, database
 from ops.shared.auth import (
@@ -18,9 +18,10 @@ from ops.shared.auth import (
     require_customer,
     require_operator,
 )
+from ops.shared.bodies import read_json
 from ops.shared.clock import isoformat
 from ops.shared.errors import FieldCollector, NotFound
-from ops.shared.http import create_base_app, read_json
+from ops.shared.http import create_base_app
 from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
 from ops.shared.money import AmountError, format_minor, parse_amount
 from ops.shared.pagination import parse_page
@@ -46,7 +47,7 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def account_view(account: service.Account) -> dict[str, Any]:
+def account_view(account: accounts.Account) -> dict[str, Any]:
     """A billing account as the API shows it."""
     return {
         "customer_id": account.customer_id,
@@ -152,7 +153,7 @@ class AccountItem:
         errors = FieldCollector()
         _customer(customer_id, errors)
         errors.raise_if_any()
-        resp.media = account_view(service.get_account(customer_id))
+        resp.media = account_view(accounts.get_account(customer_id))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         require_operator(req)
@@ -167,7 +168,7 @@ class AccountItem:
         for name in sorted(set(body) - {"credit_limit"}):
             errors.add(name, "is not a field of an account")
         errors.raise_if_any()
-        resp.media = account_view(service.set_credit_limit(customer_id, limit))
+        resp.media = account_view(accounts.set_credit_limit(customer_id, limit))
 
 
 def create_app(

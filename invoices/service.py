@@ -1,7 +1,8 @@
 """Invoices service: the only code that changes the invoices database.
 
 Every function runs in one transaction with its outbox events. Issuing and
-voiding for a customer lock that customer's billing account row first, so
+voiding for a customer lock that customer's billing account row first
+(:func:`invoices.accounts.locked_account`), so
 the credit rule sees every issued invoice and a void can never slip between
 another step's check and its insert. Invoice numbers come from a counter row
 incremented in the issuing transaction: a rollback returns the number, so the
@@ -11,11 +12,11 @@ series has no gaps, and a voided invoice keeps its number.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import peewee
 from peewee import fn
 
+from invoices.accounts import locked_account
 from invoices.domain import (
     InvoiceNotFound,
     InvoiceStatus,
@@ -35,7 +36,6 @@ from invoices.events import (
     payload,
 )
 from invoices.models import (
-    BillingAccount,
     CancelledOrder,
     DeadLetter,
     Invoice,
@@ -44,41 +44,13 @@ from invoices.models import (
     ProcessedMessage,
     database,
 )
-from invoices.queries import invoice_uuid, outstanding_minor
+from invoices.queries import invoice_uuid
 from ops.shared import compiled, dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import parse_amount
 
 COUNTER = "invoice"
-
-
-@dataclass
-class Policy:
-    """Service-wide settings, set once by the wiring."""
-
-    default_credit_limit_minor: int = 1_000_000
-
-
-policy = Policy()
-
-
-def configure(default_credit_limit_minor: int) -> None:
-    """Set the credit limit given to a customer's account on first sight."""
-    policy.default_credit_limit_minor = default_credit_limit_minor
-
-
-@dataclass(frozen=True)
-class Account:
-    """A customer's credit position."""
-
-    customer_id: str
-    credit_limit_minor: int
-    outstanding_minor: int
-
-    @property
-    def available_minor(self) -> int:
-        return self.credit_limit_minor - self.outstanding_minor
 
 
 def issue_invoice(
@@ -93,7 +65,7 @@ def issue_invoice(
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "issue_invoice", dedupe_key):
             return "duplicate"
-        account = _locked_account(customer_id)
+        account = locked_account(customer_id)
         cancelled, exists, outstanding = _ISSUE_CHECKS.first(
             database,
             {
@@ -137,7 +109,7 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "void_invoice", dedupe_key):
             return "duplicate"
-        _locked_account(customer_id)
+        locked_account(customer_id)
         invoice = _locked(Invoice.order_id == order_id)
         if invoice is None:
             CancelledOrder.insert(
@@ -207,37 +179,6 @@ def record_dead_letter(**dead_letter: object) -> bool:
     return inserted
 
 
-def get_account(customer_id: str) -> Account:
-    """The customer's credit position (the default limit if never seen; nothing is written)."""
-    stored = BillingAccount.get_or_none(BillingAccount.customer_id == customer_id)
-    limit = stored.credit_limit_minor if stored else policy.default_credit_limit_minor
-    return Account(customer_id, limit, outstanding_minor(customer_id))
-
-
-def set_credit_limit(customer_id: str, limit_minor: int) -> Account:
-    """Set the customer's credit limit, creating the account if needed."""
-    with unit_of_work(database):
-        account = _locked_account(customer_id)
-        account.credit_limit_minor = limit_minor
-        account.updated_at = utcnow()
-        account.save()
-        return Account(customer_id, limit_minor, outstanding_minor(customer_id))
-
-
-def _locked_account(customer_id: str) -> BillingAccount:
-    now = utcnow()
-    values = {
-        "customer_id": customer_id,
-        "credit_limit_minor": policy.default_credit_limit_minor,
-        "created_at": now,
-        "updated_at": now,
-    }
-    compiled.defer(database, _OPEN_ACCOUNT, values)
-    row = _LOCK_ACCOUNT.first(database, {"customer_id": customer_id})
-    assert row is not None  # inserted above
-    return compiled.row_of(BillingAccount, row)  # type: ignore[return-value]
-
-
 def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -> peewee.Model:
     query = model.select().where(condition)
     if is_postgres(database):
@@ -254,21 +195,6 @@ def _emit(event: Event) -> None:
 
 
 # The hot path's statements, compiled once (ops.shared.compiled).
-_OPEN_ACCOUNT = compiled.Statement(
-    lambda p: BillingAccount.insert(
-        customer_id=p("customer_id"),
-        credit_limit_minor=p("credit_limit_minor"),
-        created_at=p("created_at", BillingAccount.created_at),
-        updated_at=p("updated_at", BillingAccount.updated_at),
-    ).on_conflict_ignore()
-)
-_LOCK_ACCOUNT = compiled.Statement(
-    lambda p: (
-        BillingAccount.select().where(BillingAccount.customer_id == p("customer_id")).for_update()
-        if p.postgres
-        else BillingAccount.select().where(BillingAccount.customer_id == p("customer_id"))
-    )
-)
 _ISSUE_CHECKS = compiled.Statement(
     lambda p: peewee.Select(
         columns=[

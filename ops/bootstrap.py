@@ -23,9 +23,9 @@ import peewee
 from actors import invoicing, ordering
 from actors.broker import RetryPolicy, build_broker, keep_alive, with_connection_defaults
 from actors.outbound import batch_publisher
+from invoices import accounts as invoices_accounts
 from invoices import api as invoices_api
 from invoices import models as invoices_models
-from invoices import service as invoices_service
 from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
 from ops import gauges
 from ops.settings import Settings
@@ -116,7 +116,7 @@ def init_databases(
                 f"the {service} database lacks migrations {', '.join(pending)}; "
                 "run `orderflow migrate`"
             )
-    invoices_service.configure(to_minor(settings.default_credit_limit))
+    invoices_accounts.configure(to_minor(settings.default_credit_limit))
     return databases
 
 

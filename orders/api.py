@@ -9,9 +9,10 @@ from typing import Any
 import falcon
 
 from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require_customer
+from ops.shared.bodies import read_json, read_optional_json
 from ops.shared.clock import isoformat
 from ops.shared.errors import FieldCollector, FieldError, InvalidFields
-from ops.shared.http import create_base_app, read_json, read_optional_json
+from ops.shared.http import create_base_app
 from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
 from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
