@@ -166,13 +166,8 @@ class Cluster:
 
     def create(self) -> None:
         """Fresh databases, empty queues, schemas migrated."""
-        connection = admin_connection()
-        try:
-            with connection.cursor() as cursor:
-                for name in self.databases.values():
-                    cursor.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            connection.close()
+        for name in self.databases.values():
+            _admin(f'CREATE DATABASE "{name}"')
         self.purge_queues()
         subprocess.run(
             [sys.executable, "-m", "ops.cli", "migrate"],
@@ -186,13 +181,8 @@ class Cluster:
     def destroy(self) -> None:
         for name in list(self.processes):
             self.stop(name)
-        connection = admin_connection()
-        try:
-            with connection.cursor() as cursor:
-                for name in self.databases.values():
-                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            connection.close()
+        for name in self.databases.values():
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def database_url(self, service: str, **params: str) -> str:
         query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
