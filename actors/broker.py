@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dramatiq
 import peewee
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
 from actors.poison import RedeliveryCounter, RedeliveryGuard, UndecodableHandler
@@ -74,6 +74,7 @@ def build_broker(
     """
     middleware = [
         Tracing(),  # first: its span is current in every other hook and in the actor
+        CurrentMessage(),  # batch actors read their message's retries and redelivery
         ShutdownNotifications(),
         TimeLimit(),
         DeadLetters(dead_letter_handlers, default_dead_letter_handlers),

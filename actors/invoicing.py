@@ -1,6 +1,7 @@
 """Actors of the ``invoices`` queue: the invoices side of the saga.
 
-``issue_invoice`` ↔ ``void_invoice``: the step and its compensation. When
+``issue_invoice`` ↔ ``void_invoice``: the step and its compensation;
+``issue_invoices`` is the batch form of ``issue_invoice`` (``actors.batches``). When
 ``issue_invoice`` exhausts its retries, :func:`fail_issuance` records the dead
 letter and emits ``InvoiceFailed``, which cancels the order as ``invoice_failed``.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dramatiq
 
+from actors import batches
 from actors.catalogue import INVOICES_QUEUE
 from actors.middleware import DeadLetterHandler, dead_letter_fields
 from actors.poison import undecodable_fields
@@ -31,6 +33,12 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
     outcome("void_invoice", order_id, dedupe_key, result)
 
 
+def issue_invoices(events: list[dict[str, object]], around: batches.Around) -> list[str]:
+    """A batch of ``OrderPlaced``: :func:`issue_invoice` for each, in one transaction."""
+    requests = batches.requests_of(service.IssueRequest, events)
+    return service.issue_invoices(requests, around)
+
+
 def fail_issuance(message: dramatiq.Message, error: str, attempts: int) -> None:
     """``issue_invoice`` failed for good: record it and end the saga with ``InvoiceFailed``."""
     fields = dead_letter_fields(message, error, attempts)
@@ -50,9 +58,10 @@ def record_undecodable(body: bytes, error: str) -> None:
 
 
 ACTORS = (issue_invoice, void_invoice)
+BATCHES = (batches.BatchStep("issue_invoices", issue_invoices),)
 DEAD_LETTER_HANDLERS: dict[str, DeadLetterHandler] = {"issue_invoice": fail_issuance}
 
 
 def declare(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     """Declare the invoices-queue actors on ``broker``."""
-    return declare_steps(broker, INVOICES_QUEUE, ACTORS)
+    return declare_steps(broker, INVOICES_QUEUE, ACTORS) | batches.declare(broker, BATCHES)

@@ -3,13 +3,15 @@
 Each step receives ids and primitives, lets ``orders.service`` dedupe and apply
 it in one transaction (which also writes the next event to the outbox), and
 logs the outcome. Compensation sits next to its step: ``confirm_order`` ↔
-``cancel_order``.
+``cancel_order``. ``confirm_orders`` is the batch form of ``confirm_order``
+(``actors.batches``).
 """
 
 from __future__ import annotations
 
 import dramatiq
 
+from actors import batches
 from actors.catalogue import ORDERS_QUEUE
 from actors.middleware import DeadLetterHandler, dead_letter_fields
 from actors.poison import undecodable_fields
@@ -22,6 +24,12 @@ def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe
     """On ``InvoiceIssued``: confirm the pending order (or void the invoice of a cancelled one)."""
     result = service.confirm_order(order_id, invoice_id, invoice_number, dedupe_key=dedupe_key)
     outcome("confirm_order", order_id, dedupe_key, result)
+
+
+def confirm_orders(events: list[dict[str, object]], around: batches.Around) -> list[str]:
+    """A batch of ``InvoiceIssued``: :func:`confirm_order` for each, in one transaction."""
+    requests = batches.requests_of(service.ConfirmRequest, events)
+    return service.confirm_orders(requests, around)
 
 
 def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> None:
@@ -53,9 +61,10 @@ def record_undecodable(body: bytes, error: str) -> None:
 
 
 ACTORS = (confirm_order, cancel_order, mark_order_paid)
+BATCHES = (batches.BatchStep("confirm_orders", confirm_orders),)
 DEAD_LETTER_HANDLERS: dict[str, DeadLetterHandler] = {}
 
 
 def declare(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     """Declare the orders-queue actors on ``broker``."""
-    return declare_steps(broker, ORDERS_QUEUE, ACTORS)
+    return declare_steps(broker, ORDERS_QUEUE, ACTORS) | batches.declare(broker, BATCHES)

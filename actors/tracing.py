@@ -8,6 +8,12 @@
 - A retry or a delayed message is re-sent from the worker: with no span current
   there, the producer span continues the trace stored in the message itself.
 
+- A batch message (``actors.batches``) belongs to no one order: its PRODUCER and
+  CONSUMER spans link to the trace of each event it carries (the messaging
+  conventions for batches), and each event is then processed in a span of its own
+  (:func:`event_span`) whose parent is that event's context, so every order's own
+  trace still shows its step.
+
 We write our own instead of the third-party Dramatiq instrumentor, which drops
 message options (and with them retries' state).
 """
@@ -15,13 +21,17 @@ message options (and with them retries' state).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import q_name
 from dramatiq.middleware import Middleware
 from opentelemetry import context, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from actors.catalogue import EVENTS
 
 OPTION = "trace_context"
 tracer = trace.get_tracer("orderflow.dramatiq")
@@ -39,7 +49,50 @@ def _attributes(message: dramatiq.Message, operation: str) -> dict[str, Any]:
         value = message.kwargs.get(key)
         if value:
             attributes[f"orderflow.{key}"] = str(value)
+    events = message.kwargs.get(EVENTS)
+    if isinstance(events, list):
+        attributes["messaging.batch.message_count"] = len(events)
     return attributes
+
+
+def _links(message: dramatiq.Message) -> list[Link]:
+    """Links to the trace of each event a batch message carries (none for a plain one)."""
+    events = message.kwargs.get(EVENTS) if isinstance(message.kwargs, dict) else None
+    if not isinstance(events, list):
+        return []
+    links = []
+    for event in events:
+        carrier = event.get("trace_context") if isinstance(event, dict) else None
+        if carrier:
+            linked = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+            if linked.is_valid:
+                links.append(Link(linked))
+    return links
+
+
+@contextmanager
+def event_span(queue_name: str, actor: str, event: Mapping[str, Any]) -> Iterator[None]:
+    """Process one event of a batch in a CONSUMER span named like a plain message's, whose
+    parent is the event's own trace context and which links to the batch's span."""
+    batch = trace.get_current_span().get_span_context()
+    carrier = event.get("trace_context")
+    attributes: dict[str, Any] = {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": queue_name,
+        "messaging.dramatiq.actor": actor,
+    }
+    for key in ("dedupe_key", "order_id"):
+        if event.get(key):
+            attributes[f"orderflow.{key}"] = str(event[key])
+    with tracer.start_as_current_span(
+        f"process {queue_name}",
+        context=propagate.extract(carrier) if carrier else None,
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=[Link(batch)] if batch.is_valid else None,
+    ):
+        yield
 
 
 class Tracing(Middleware):
@@ -72,6 +125,7 @@ class Tracing(Middleware):
             context=parent,
             kind=SpanKind.PRODUCER,
             attributes=_attributes(message, "publish"),
+            links=_links(message),
         )
         if delay:
             span.set_attribute("orderflow.delay_ms", delay)
@@ -101,6 +155,7 @@ class Tracing(Middleware):
             context=parent,
             kind=SpanKind.CONSUMER,
             attributes=_attributes(message, "process"),
+            links=_links(message),
         )
         span.set_attribute("messaging.dramatiq.retries", message.options.get("retries", 0))
         token = context.attach(trace.set_span_in_context(span))

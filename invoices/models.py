@@ -17,6 +17,8 @@ database = peewee.DatabaseProxy()
 class BillingAccount(peewee.Model):
     customer_id = peewee.CharField(max_length=64, primary_key=True)
     credit_limit_minor = peewee.BigIntegerField()
+    # the sum of the customer's issued, unpaid invoices, kept by every issue, payment and void
+    outstanding_minor = peewee.BigIntegerField(default=0)
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
 

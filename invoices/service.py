@@ -1,12 +1,13 @@
 """Invoices service: the only code that changes the invoices database.
 
-Every function runs in one transaction with its outbox events. Issuing and
-voiding for a customer lock that customer's billing account row first
-(:func:`invoices.accounts.locked_account`), so
-the credit rule sees every issued invoice and a void can never slip between
-another step's check and its insert. Invoice numbers come from a counter row
-incremented in the issuing transaction: a rollback returns the number, so the
-series has no gaps, and a voided invoice keeps its number.
+Every function runs in one transaction with its outbox events. Issuing, paying
+and voiding for a customer lock that customer's billing account row first
+(:func:`invoices.accounts.locked_account`), so the credit rule sees every issued
+invoice, the account's outstanding total stays the sum of its issued invoices, and
+a void can never slip between another step's check and its insert. Issuing, one
+event or a batch, lives in :mod:`invoices.issuing` (re-exported here): numbers come
+from a counter row incremented in the issuing transaction, so a rollback returns
+them, the series has no gaps, and a voided invoice keeps its number.
 """
 
 from __future__ import annotations
@@ -14,90 +15,41 @@ from __future__ import annotations
 import uuid
 
 import peewee
-from peewee import fn
 
-from invoices.accounts import locked_account
+from invoices.accounts import charge, locked_account
 from invoices.domain import (
     InvoiceNotFound,
     InvoiceStatus,
     VoidDecision,
     check_payment,
-    credit_allows,
     decide_void,
-    format_number,
 )
-from invoices.events import (
-    Event,
-    InvoiceFailed,
-    InvoiceIssued,
-    InvoicePaid,
-    InvoiceRejected,
-    InvoiceVoided,
-    payload,
-)
+from invoices.events import Event, InvoiceFailed, InvoicePaid, InvoiceVoided, payload
+from invoices.issuing import COUNTER, IssueRequest, issue_invoice, issue_invoices
 from invoices.models import (
     CancelledOrder,
     DeadLetter,
     Invoice,
-    InvoiceCounter,
     OutboxEvent,
     ProcessedMessage,
     database,
 )
 from invoices.queries import invoice_uuid
-from ops.shared import compiled, dead_letters, dedupe, metrics, outbox
+from ops.shared import dead_letters, dedupe, metrics, outbox
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import parse_amount
 
-COUNTER = "invoice"
-
-
-def issue_invoice(
-    order_id: str, customer_id: str, total: str, currency: str, *, dedupe_key: str
-) -> str:
-    """Saga step: issue the order's invoice within the customer's credit, or reject it.
-
-    Returns ``issued``, ``rejected``, ``cancelled`` (the order was cancelled
-    first: nothing issued), ``exists`` or ``duplicate``.
-    """
-    total_minor = parse_amount(total)
-    with unit_of_work(database):
-        if not dedupe.claim(ProcessedMessage, "issue_invoice", dedupe_key):
-            return "duplicate"
-        account = locked_account(customer_id)
-        cancelled, exists, outstanding = _ISSUE_CHECKS.first(
-            database,
-            {
-                "order_id": order_id,
-                "customer_id": customer_id,
-                "issued": InvoiceStatus.ISSUED.value,
-            },
-        )  # type: ignore[misc]
-        if cancelled:
-            return "cancelled"
-        if exists:
-            return "exists"
-        if not credit_allows(int(outstanding), total_minor, account.credit_limit_minor):
-            _emit(InvoiceRejected(order_id, "credit_limit_exceeded"))
-            return "rejected"
-        sequence = _next_sequence()  # locks the counter row: as late as possible
-        invoice_id = uuid.uuid4()
-        number = format_number(sequence)
-        values = {
-            "id": invoice_id,
-            "sequence": sequence,
-            "number": number,
-            "order_id": order_id,
-            "customer_id": customer_id,
-            "total_minor": total_minor,
-            "currency": currency,
-            "status": InvoiceStatus.ISSUED.value,
-            "issued_at": utcnow(),
-        }
-        compiled.defer(database, _INSERT_INVOICE, values)
-        _emit(InvoiceIssued(order_id, str(invoice_id), number))
-        return "issued"
+__all__ = [
+    "COUNTER",
+    "IssueRequest",
+    "fail_issuance",
+    "issue_invoice",
+    "issue_invoices",
+    "pay_invoice",
+    "record_dead_letter",
+    "void_invoice",
+]
 
 
 def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: str) -> str:
@@ -117,6 +69,8 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
             ).on_conflict_ignore().execute()
             return "tombstone"
         decision = decide_void(InvoiceStatus(invoice.status))
+        if decision is VoidDecision.VOID:  # issued, unpaid: no longer outstanding
+            charge(customer_id, -invoice.total_minor)
         if decision is not VoidDecision.IGNORE:
             invoice.status = InvoiceStatus.VOID.value
             invoice.voided_at = utcnow()
@@ -142,14 +96,18 @@ def pay_invoice(invoice_id: uuid.UUID | str, amount: str, customer_id: str | Non
     invoice is reported as not found.
     """
     amount_minor = parse_amount(amount)
+    invoice_key = invoice_uuid(invoice_id)
     with unit_of_work(database):
-        invoice = _locked(Invoice.id == invoice_uuid(invoice_id))
-        if invoice is None or (customer_id is not None and invoice.customer_id != customer_id):
+        owner = Invoice.select(Invoice.customer_id).where(Invoice.id == invoice_key).scalar()
+        if owner is None or (customer_id is not None and owner != customer_id):
             raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
+        locked_account(owner)  # first, as issue and void do: the same lock order
+        invoice = _locked(Invoice.id == invoice_key)
         check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
         invoice.status = InvoiceStatus.PAID.value
         invoice.paid_at = utcnow()
         invoice.save()
+        charge(owner, -invoice.total_minor)
         _emit(InvoicePaid(invoice.order_id, str(invoice.id), invoice.number))
     return invoice
 
@@ -186,46 +144,5 @@ def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -
     return query.first()
 
 
-def _next_sequence() -> int:
-    return int(_NEXT_SEQUENCE.first(database, {"name": COUNTER})[0])  # type: ignore[index]
-
-
 def _emit(event: Event) -> None:
     outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
-
-
-# The hot path's statements, compiled once (ops.shared.compiled).
-_ISSUE_CHECKS = compiled.Statement(
-    lambda p: peewee.Select(
-        columns=[
-            fn.EXISTS(CancelledOrder.select().where(CancelledOrder.order_id == p("order_id"))),
-            fn.EXISTS(Invoice.select().where(Invoice.order_id == p("order_id"))),
-            Invoice.select(fn.COALESCE(fn.SUM(Invoice.total_minor), peewee.SQL("0"))).where(
-                (Invoice.customer_id == p("customer_id")) & (Invoice.status == p("issued"))
-            ),
-        ]
-    )
-)
-_NEXT_SEQUENCE = compiled.Statement(
-    lambda p: (
-        InvoiceCounter.update(last_value=InvoiceCounter.last_value + peewee.SQL("1"))
-        .where(InvoiceCounter.name == p("name"))
-        .returning(InvoiceCounter.last_value)
-    )
-)
-_INSERT_INVOICE = compiled.Statement(
-    lambda p: Invoice.insert(
-        id=p("id", Invoice.id),
-        sequence=p("sequence"),
-        number=p("number"),
-        order_id=p("order_id"),
-        customer_id=p("customer_id"),
-        total_minor=p("total_minor"),
-        currency=p("currency"),
-        status=p("status"),
-        issued_at=p("issued_at", Invoice.issued_at),
-        paid_at=peewee.SQL("NULL"),
-        voided_at=peewee.SQL("NULL"),
-        void_reason=peewee.SQL("NULL"),
-    )
-)

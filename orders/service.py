@@ -8,15 +8,20 @@ record it with the effect, so a repeated message changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
-from ops.shared import compiled, dead_letters, dedupe, metrics, outbox
+from ops.shared import dead_letters, dedupe, metrics
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import format_minor
-from ops.shared.tracing import current_carrier_json, current_trace_id, restored
+from ops.shared.tracing import current_carrier_json, restored
+from orders import writes
 from orders.domain import (
     CancelReason,
     Decision,
@@ -28,12 +33,10 @@ from orders.domain import (
     decide_confirm,
     decide_paid,
 )
-from orders.events import Event, OrderCancelled, OrderPlaced, payload
+from orders.events import OrderCancelled, OrderPlaced
 from orders.models import (
     DeadLetter,
     Order,
-    OrderStep,
-    OutboxEvent,
     ProcessedMessage,
     database,
 )
@@ -69,11 +72,11 @@ def place_order(new: NewOrder) -> Order:
         trace_context=current_carrier_json(),
     )
     with unit_of_work(database):
-        compiled.defer(database, _INSERT_ORDER, _values(order, _ORDER_FIELDS))
-        _emit(
+        writes.insert(order)
+        writes.emit(
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
         )
-        _note(order, "OrderPlaced", "pending", "order accepted; invoice requested")
+        writes.note(order, "OrderPlaced", "pending", "order accepted; invoice requested")
     return order
 
 
@@ -84,13 +87,25 @@ def cancel_order_by_customer(order_id: uuid.UUID | str, customer_id: str | None)
     order is reported as not found.
     """
     with unit_of_work(database):
-        order = _locked(order_id)
+        order = writes.locked(order_id)
         if customer_id is not None and order.customer_id != customer_id:
             raise OrderNotFound(f"order {order_id} does not exist")
         check_customer_cancel(Status(order.status))
-        _cancel(order, CancelReason.CUSTOMER_CANCELLED)
-        _note(order, "CancelRequested", "cancelled", "cancelled by the customer; invoice to void")
+        writes.cancel(order, CancelReason.CUSTOMER_CANCELLED)
+        writes.note(
+            order, "CancelRequested", "cancelled", "cancelled by the customer; invoice to void"
+        )
     return order
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """One ``InvoiceIssued`` event, as ``confirm_order`` receives it."""
+
+    order_id: str
+    invoice_id: str
+    invoice_number: str
+    dedupe_key: str
 
 
 def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
@@ -98,33 +113,73 @@ def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "confirm_order", dedupe_key):
             return "duplicate"
-        order = _locked(order_id)
-        decision = decide_confirm(Status(order.status))
-        if decision is Decision.APPLY:
-            _attach_invoice(order, invoice_id, invoice_number)
-            _transition(order, Status.CONFIRMED)
-            _note(
-                order, "InvoiceIssued", "confirmed", f"invoice {invoice_number} issued", dedupe_key
-            )
-        elif decision is Decision.COMPENSATE:
-            # The order was cancelled before its invoice arrived: void that invoice.
-            _emit(
-                OrderCancelled(
-                    str(order.id),
-                    order.customer_id,
-                    order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
+        order = writes.locked(order_id)
+        return _confirm(order, invoice_id, invoice_number, dedupe_key)
+
+
+def confirm_orders(
+    requests: Sequence[ConfirmRequest],
+    around: Callable[[int], AbstractContextManager[object]] | None = None,
+) -> list[str]:
+    """The batch form of :func:`confirm_order`: every request in one transaction, with
+    one statement for the dedupe keys and one for the order locks (in id order).
+
+    Returns each request's outcome, in order (a key seen twice is a ``duplicate`` the
+    second time). ``around(i)`` wraps the ``i``-th request's work (its trace span).
+    Raises ``OrderNotFound`` if an order does not exist, before anything is written.
+    """
+    outcomes = ["duplicate"] * len(requests)
+    with unit_of_work(database):
+        claimed = dedupe.claim_all(
+            ProcessedMessage, "confirm_order", [request.dedupe_key for request in requests]
+        )
+        fresh: list[int] = []
+        for index, request in enumerate(requests):
+            if request.dedupe_key in claimed:
+                claimed.discard(request.dedupe_key)  # a second copy in the batch is a duplicate
+                fresh.append(index)
+        orders = writes.locked_all(requests[index].order_id for index in fresh)
+        wrap = around or (lambda _: contextlib.nullcontext())
+        for index in fresh:
+            request = requests[index]
+            with wrap(index):
+                outcomes[index] = _confirm(
+                    orders[str(order_uuid(request.order_id))],
+                    request.invoice_id,
+                    request.invoice_number,
+                    request.dedupe_key,
                 )
+    return outcomes
+
+
+def _confirm(order: Order, invoice_id: str, invoice_number: str, dedupe_key: str) -> str:
+    """Apply ``InvoiceIssued`` to the locked ``order``: confirm, ignore, or ask for the void."""
+    decision = decide_confirm(Status(order.status))
+    if decision is Decision.APPLY:
+        writes.attach_invoice(order, invoice_id, invoice_number)
+        writes.transition(order, Status.CONFIRMED)
+        writes.note(
+            order, "InvoiceIssued", "confirmed", f"invoice {invoice_number} issued", dedupe_key
+        )
+    elif decision is Decision.COMPENSATE:
+        # The order was cancelled before its invoice arrived: void that invoice.
+        writes.emit(
+            OrderCancelled(
+                str(order.id),
+                order.customer_id,
+                order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
             )
-            _note(
-                order,
-                "InvoiceIssued",
-                "void_requested",
-                f"invoice {invoice_number} arrived after the cancellation",
-                dedupe_key,
-            )
-        else:
-            _note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
-        return decision.value
+        )
+        writes.note(
+            order,
+            "InvoiceIssued",
+            "void_requested",
+            f"invoice {invoice_number} arrived after the cancellation",
+            dedupe_key,
+        )
+    else:
+        writes.note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
+    return decision.value
 
 
 def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
@@ -132,14 +187,16 @@ def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedu
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "mark_order_paid", dedupe_key):
             return "duplicate"
-        order = _locked(order_id)
+        order = writes.locked(order_id)
         decision = decide_paid(Status(order.status))
         if decision is Decision.APPLY:
-            _attach_invoice(order, invoice_id, invoice_number)
-            _transition(order, Status.PAID)
-            _note(order, "InvoicePaid", "paid", f"invoice {invoice_number} paid", dedupe_key)
+            writes.attach_invoice(order, invoice_id, invoice_number)
+            writes.transition(order, Status.PAID)
+            writes.note(order, "InvoicePaid", "paid", f"invoice {invoice_number} paid", dedupe_key)
         else:
-            _note(order, "InvoicePaid", "ignored", f"order already {order.status}", dedupe_key)
+            writes.note(
+                order, "InvoicePaid", "ignored", f"order already {order.status}", dedupe_key
+            )
         return decision.value
 
 
@@ -149,14 +206,14 @@ def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> str:
     with unit_of_work(database):
         if not dedupe.claim(ProcessedMessage, "cancel_order", dedupe_key):
             return "duplicate"
-        order = _locked(order_id)
+        order = writes.locked(order_id)
         decision = decide_cancel(Status(order.status), cancel_reason)
         event = SAGA_CANCEL_EVENTS.get(cancel_reason, "CancelRequested")
         if decision is Decision.APPLY:
-            _cancel(order, cancel_reason)
-            _note(order, event, "cancelled", cancel_reason.value, dedupe_key)
+            writes.cancel(order, cancel_reason)
+            writes.note(order, event, "cancelled", cancel_reason.value, dedupe_key)
         else:
-            _note(order, event, "ignored", f"order already {order.status}", dedupe_key)
+            writes.note(order, event, "ignored", f"order already {order.status}", dedupe_key)
         return decision.value
 
 
@@ -175,8 +232,8 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
         overdue = list(query)
         for order in overdue:
             with restored(order.trace_context):  # the compensation joins the order's trace
-                _cancel(order, CancelReason.EXPIRED)
-                _note(
+                writes.cancel(order, CancelReason.EXPIRED)
+                writes.note(
                     order,
                     "DeadlinePassed",
                     "cancelled",
@@ -193,97 +250,3 @@ def record_dead_letter(**fields: object) -> bool:
     if inserted:
         metrics.dead_lettered("orders", str(fields.get("actor_name")))
     return inserted
-
-
-def _locked(order_id: uuid.UUID | str) -> Order:
-    row = _LOCK_ORDER.first(database, {"id": order_uuid(order_id)})
-    if row is None:
-        raise OrderNotFound(f"order {order_id} does not exist")
-    return compiled.row_of(Order, row)  # type: ignore[return-value]
-
-
-def _transition(order: Order, status: Status) -> None:
-    now = utcnow()
-    order.status = status.value
-    order.updated_at = now
-    if order.settled_at is None:  # the saga's automated part ends at its first settlement
-        order.settled_at = now
-        metrics.saga_settled(status.value, order.created_at, now)
-    compiled.defer(database, _SAVE_ORDER, _values(order, [*_MUTABLE_FIELDS, "id"]))
-
-
-def _values(order: Order, names: list[str]) -> dict[str, object]:
-    return {name: order.__data__.get(name) for name in names}
-
-
-def _cancel(order: Order, reason: CancelReason) -> None:
-    order.cancel_reason = reason.value
-    _transition(order, Status.CANCELLED)
-    metrics.compensated(reason.value)
-    _emit(OrderCancelled(str(order.id), order.customer_id, reason.value))
-
-
-def _attach_invoice(order: Order, invoice_id: str, invoice_number: str) -> None:
-    if order.invoice_id is None:
-        order.invoice_id = uuid.UUID(invoice_id)
-        order.invoice_number = invoice_number
-
-
-def _note(
-    order: Order, event: str, outcome: str, detail: str, dedupe_key: str | None = None
-) -> None:
-    values = {
-        "trace_id": current_trace_id(),
-        "order_id": order.id,
-        "at": utcnow(),
-        "event": event,
-        "outcome": outcome,
-        "detail": detail,
-        "dedupe_key": dedupe_key,
-    }
-    compiled.defer(database, _INSERT_STEP, values)
-
-
-def _emit(*events: Event) -> None:
-    for event in events:
-        outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
-
-
-# The hot path's statements, compiled once (ops.shared.compiled).
-_ORDER_FIELDS = [field.name for field in Order._meta.sorted_fields]
-_MUTABLE_FIELDS = [
-    "status",
-    "cancel_reason",
-    "invoice_id",
-    "invoice_number",
-    "updated_at",
-    "settled_at",
-]
-_INSERT_ORDER = compiled.Statement(
-    lambda p: Order.insert(
-        {Order._meta.fields[name]: p(name, Order._meta.fields[name]) for name in _ORDER_FIELDS}
-    )
-)
-_SAVE_ORDER = compiled.Statement(
-    lambda p: Order.update(
-        {Order._meta.fields[name]: p(name, Order._meta.fields[name]) for name in _MUTABLE_FIELDS}
-    ).where(Order.id == p("id", Order.id))
-)
-_LOCK_ORDER = compiled.Statement(
-    lambda p: (
-        Order.select().where(Order.id == p("id", Order.id)).for_update()
-        if p.postgres
-        else Order.select().where(Order.id == p("id", Order.id))
-    )
-)
-_INSERT_STEP = compiled.Statement(
-    lambda p: OrderStep.insert(
-        trace_id=p("trace_id"),
-        order_id=p("order_id", OrderStep.order_id),
-        at=p("at", OrderStep.at),
-        event=p("event"),
-        outcome=p("outcome"),
-        detail=p("detail"),
-        dedupe_key=p("dedupe_key"),
-    )
-)

@@ -204,6 +204,14 @@ def defer(database: Database, statement: Statement, values: Mapping[str, Any]) -
         batch.pending.append((statement, dict(values)))
 
 
+def flush(database: Database) -> None:
+    """Send the current unit's deferred writes now: before a read that does not go
+    through a :class:`Statement` (a peewee query) and must see them."""
+    batch = _batches().get(id(_target(database)))
+    if batch is not None and batch.pending:
+        batch.send()
+
+
 def open_batch(database: Database) -> Batch:
     """Start collecting deferred writes for this thread's unit of work on ``database``."""
     batch = Batch(database)

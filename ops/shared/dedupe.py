@@ -7,10 +7,13 @@ redelivered or duplicated message finds its key taken and has no second effect.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import peewee
 
 from ops.shared import compiled
 from ops.shared.clock import utcnow
+from ops.shared.database import is_postgres
 
 
 class ProcessedMessageRecord(peewee.Model):
@@ -44,4 +47,34 @@ def claim(model: type[ProcessedMessageRecord], consumer: str, dedupe_key: str) -
     return statement.rowcount(model._meta.database, values) == 1
 
 
+def claim_all(
+    model: type[ProcessedMessageRecord], consumer: str, dedupe_keys: Iterable[str]
+) -> set[str]:
+    """Record every key of ``dedupe_keys`` for ``consumer``; returns those recorded now
+    (the others were recorded before, or by a concurrent transaction that committed).
+
+    The batch form of :func:`claim`, with the same waits: on PostgreSQL one statement
+    for all the keys, taken in sorted order so that two batches sharing keys never
+    deadlock.
+    """
+    keys = sorted(set(dedupe_keys))
+    database = model._meta.database
+    if not is_postgres(database):
+        return {key for key in keys if claim(model, consumer, key)}
+    statement = _CLAIM_ALL.get(model)
+    if statement is None:
+        table = model._meta.table_name  # the model's own name, never input
+        statement = _CLAIM_ALL[model] = compiled.Statement(
+            lambda p: peewee.SQL(
+                f"INSERT INTO {table} (consumer, dedupe_key, processed_at)"  # noqa: S608
+                " SELECT %(consumer)s::text, k, %(now)s::timestamp"
+                " FROM unnest(%(keys)s::text[]) AS k ORDER BY k"
+                " ON CONFLICT DO NOTHING RETURNING dedupe_key"
+            )
+        )
+    cursor = statement.execute(database, {"consumer": consumer, "keys": keys, "now": utcnow()})
+    return {key for (key,) in cursor.fetchall()}
+
+
 _CLAIMS: dict[type[ProcessedMessageRecord], compiled.Statement] = {}
+_CLAIM_ALL: dict[type[ProcessedMessageRecord], compiled.Statement] = {}

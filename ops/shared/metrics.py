@@ -143,8 +143,8 @@ REGISTRY.register(_Undescribed(DEAD_LETTERS))
 SAGA_OUTCOMES = ("confirmed", "cancelled", "paid")
 CANCEL_REASONS = ("credit_rejected", "customer_cancelled", "expired", "invoice_failed")
 ACTORS = {
-    "orders": ("confirm_order", "cancel_order", "mark_order_paid"),
-    "invoices": ("issue_invoice", "void_invoice"),
+    "orders": ("confirm_order", "cancel_order", "mark_order_paid", "confirm_orders"),
+    "invoices": ("issue_invoice", "void_invoice", "issue_invoices"),
 }
 
 

@@ -3,9 +3,10 @@
 - ``python -m tests.chaos.unsafe relay SERVICE``: the outbox relay with publisher
   confirms off (what Dramatiq does by default): a publish "succeeds" once the
   bytes are written, so a network that swallows them loses events;
-- ``dramatiq ops.worker:invoices tests.chaos.unsafe``: ``issue_invoice`` replaced by
-  the naive step (no dedupe key, no existing-invoice check, no account lock); with
-  the unique index on ``invoices.order_id`` dropped, duplicates double invoices.
+- ``dramatiq ops.worker:invoices tests.chaos.unsafe``: ``issue_invoice`` and its batch
+  form ``issue_invoices`` replaced by the naive step (no dedupe key, no
+  existing-invoice check, no account lock); with the unique index on
+  ``invoices.order_id`` dropped, duplicates double invoices.
 
 Never used outside the chaos tests.
 """
@@ -17,7 +18,7 @@ import uuid
 
 import dramatiq
 
-from invoices import models, service
+from invoices import issuing, models
 from invoices.domain import InvoiceStatus, format_number
 from invoices.events import InvoiceIssued
 from ops.shared.clock import utcnow
@@ -29,7 +30,7 @@ def naive_issue_invoice(
     order_id: str, customer_id: str, total: str, currency: str, *, dedupe_key: str
 ) -> None:
     with unit_of_work(models.database):
-        sequence = service._next_sequence()
+        sequence = issuing._take_numbers(1)
         invoice = models.Invoice.create(
             id=uuid.uuid4(),
             sequence=sequence,
@@ -41,7 +42,13 @@ def naive_issue_invoice(
             status=InvoiceStatus.ISSUED.value,
             issued_at=utcnow(),
         )
-        service._emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
+        issuing._emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
+
+
+def naive_issue_invoices(events: list[dict[str, object]]) -> None:
+    for event in events:
+        arguments = {key: value for key, value in event.items() if key != "trace_context"}
+        naive_issue_invoice(**arguments)  # type: ignore[arg-type]
 
 
 def relay_without_confirms(service_name: str) -> int:
@@ -66,3 +73,5 @@ else:
     broker = dramatiq.get_broker()
     if "issue_invoice" in broker.actors:
         broker.get_actor("issue_invoice").fn = naive_issue_invoice
+    if "issue_invoices" in broker.actors:
+        broker.get_actor("issue_invoices").fn = naive_issue_invoices

@@ -98,7 +98,9 @@ def account_locked(cluster: Cluster, customer_id: str, *tables: str) -> Iterator
     try:
         with blocker.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO billing_accounts VALUES (%s, 100000, now(), now())", (customer_id,)
+                "INSERT INTO billing_accounts (customer_id, credit_limit_minor, created_at,"
+                " updated_at) VALUES (%s, 100000, now(), now())",
+                (customer_id,),
             )
             blocker.commit()
             cursor.execute(

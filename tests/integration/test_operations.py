@@ -30,7 +30,7 @@ def test_migrate_is_versioned_and_safe_to_run_twice(make_cluster) -> None:
     ]
     expected = {
         "orders": ["0001_initial", "0002_order_steps", "0003_trace_context", "0004_redeliveries"],
-        "invoices": ["0001_initial", "0002_trace_context", "0003_redeliveries"],
+        "invoices": ["0001_initial", "0002_trace_context", "0003_redeliveries", "0004_outstanding"],
     }
     for service, names in expected.items():
         history = cluster.query(

@@ -379,9 +379,9 @@ def unpublished() -> list[int]:
 def test_the_relay_publishes_its_outbox_with_pipelined_confirms_and_marks_the_rows(
     outbox_db, relay_broker, channel
 ) -> None:
-    # Given five events in a PostgreSQL outbox
+    # Given five events in a PostgreSQL outbox, of a step without a batch form
     event_ids = record_events(
-        *[("OrderPlaced", {"order_id": str(uuid.uuid4()), "n": n}) for n in range(5)]
+        *[("OrderCancelled", {"order_id": str(uuid.uuid4()), "n": n}) for n in range(5)]
     )
     relay = Relay("pipeline-relay", Outbox, publish_batch=batch_publisher(relay_broker))
 
@@ -393,12 +393,35 @@ def test_the_relay_publishes_its_outbox_with_pipelined_confirms_and_marks_the_ro
     messages = drain(channel, "invoices")
     assert [message.kwargs["n"] for message in messages] == list(range(5))
     assert [message.message_id for message in messages] == [
-        str(uuid.uuid5(event_id, "issue_invoice")) for event_id in event_ids
+        str(uuid.uuid5(event_id, "void_invoice")) for event_id in event_ids
     ]
     assert [message.kwargs["dedupe_key"] for message in messages] == [str(e) for e in event_ids]
     # and marked every row, so the next pass finds nothing
     assert unpublished() == []
     assert relay.run_once() == 0
+
+
+def test_the_relay_sends_the_events_of_a_batch_step_as_one_confirmed_message(
+    outbox_db, relay_broker, channel
+) -> None:
+    # Given five OrderPlaced events in a PostgreSQL outbox
+    event_ids = record_events(
+        *[("OrderPlaced", {"order_id": str(uuid.uuid4()), "n": n}) for n in range(5)]
+    )
+    relay = Relay("pipeline-relay", Outbox, publish_batch=batch_publisher(relay_broker))
+
+    # When the relay runs once
+    published = relay.run_once()
+
+    # Then one issue_invoices message carries all five, in order, each with its dedupe key
+    assert published == 5
+    (message,) = drain(channel, "invoices")
+    assert message.actor_name == "issue_invoices"
+    events = message.kwargs["events"]
+    assert [event["n"] for event in events] == list(range(5))
+    assert [event["dedupe_key"] for event in events] == [str(e) for e in event_ids]
+    # and the rows are marked
+    assert unpublished() == []
 
 
 def test_the_relay_marks_only_the_rows_before_a_refused_message(
@@ -409,9 +432,9 @@ def test_the_relay_marks_only_the_rows_before_a_refused_message(
     relay_broker.declare_queue("orders", ensure=True)
     channel.queue_delete("orders")
     record_events(
-        ("OrderPlaced", {"order_id": str(uuid.uuid4()), "n": 0}),
-        ("InvoiceIssued", {"order_id": str(uuid.uuid4()), "invoice_id": "i-1"}),
-        ("OrderPlaced", {"order_id": str(uuid.uuid4()), "n": 2}),
+        ("OrderCancelled", {"order_id": str(uuid.uuid4()), "n": 0}),
+        ("InvoiceRejected", {"order_id": str(uuid.uuid4()), "reason": "r"}),
+        ("OrderCancelled", {"order_id": str(uuid.uuid4()), "n": 2}),
     )
     first, stuck, after = (row.seq for row in Outbox.select().order_by(Outbox.seq))
     relay = Relay("pipeline-relay", Outbox, publish_batch=batch_publisher(relay_broker))

@@ -206,8 +206,10 @@ def test_series_with_known_labels_start_at_zero_and_match_the_domains() -> None:
     assert set(metrics.CANCEL_REASONS) == {reason.value for reason in CancelReason}
     assert set(metrics.SAGA_OUTCOMES) == {status.value for status in Status} - {"pending"}
     assert {
-        "orders": tuple(actor.__name__ for actor in ordering.ACTORS),
-        "invoices": tuple(actor.__name__ for actor in invoicing.ACTORS),
+        "orders": tuple(actor.__name__ for actor in ordering.ACTORS)
+        + tuple(step.name for step in ordering.BATCHES),
+        "invoices": tuple(actor.__name__ for actor in invoicing.ACTORS)
+        + tuple(step.name for step in invoicing.BATCHES),
     } == metrics.ACTORS
     # Declared before anything happened: a first dead letter is an increase from 0
     for service, actors in metrics.ACTORS.items():

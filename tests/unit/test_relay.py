@@ -109,9 +109,10 @@ class FakeRabbitmq:
 def test_the_relay_pipelines_only_a_broker_with_confirms_on(databases, confirms: bool) -> None:
     from actors.outbound import batch_publisher
 
-    # Given two events and a RabbitMQ-like broker with confirms on or off
+    # Given two events of different steps and a RabbitMQ-like broker with confirms on or off
     outbox.record(OutboxEvent, "OrderPlaced", "order-1", ORDER_PLACED)
-    outbox.record(OutboxEvent, "OrderPlaced", "order-2", ORDER_PLACED)
+    cancelled = {"order_id": "o", "customer_id": "c", "reason": "expired"}
+    outbox.record(OutboxEvent, "OrderCancelled", "order-2", cancelled)
     broker = FakeRabbitmq(confirm_delivery=confirms)
 
     # When the relay publishes them
@@ -119,5 +120,6 @@ def test_the_relay_pipelines_only_a_broker_with_confirms_on(databases, confirms:
 
     # Then both go out, pipelined with confirms, or one by one as configured
     assert relay.run_once() == 2
-    assert (broker.pipelined if confirms else broker.enqueued) == ["issue_invoice"] * 2
+    sent = ["issue_invoice", "void_invoice"]
+    assert (broker.pipelined if confirms else broker.enqueued) == sent
     assert not (broker.enqueued if confirms else broker.pipelined)
