@@ -10,10 +10,13 @@ For each of ``--rounds`` rounds it runs orderflow (distributed mode, every
 guarantee on, tracing exported over OTLP to a local sink) and the naive
 reference chain of :mod:`tests.bench.naive`, alternating which goes first,
 then standalone mode. Each run starts the system fresh on a reset vhost and
-databases, warms it up, then runs the phases of :mod:`tests.bench.phases`:
-the sustained closed-loop burst, then open-loop arrivals at 50 % and 80 % of
-the sustained rate the run just measured. The summary gives the median of
-each figure over the rounds and the ratio orderflow / naive.
+databases (with ``--history N``, migrated and loaded with ``N`` settled
+orders first, unmeasured: :mod:`tests.bench.history`), warms it up, then runs
+the phases of :mod:`tests.bench.phases`: the sustained closed-loop burst,
+then open-loop arrivals at 50 % and 80 % of the sustained rate the run just
+measured. Orderflow runs also report the sizes of the batches its actors
+logged (:mod:`tests.bench.batches`). The summary gives the median of each
+figure over the rounds and the ratio orderflow / naive.
 
 Everything runs on one machine: the load generators, PostgreSQL, RabbitMQ and
 every process of the system share its CPUs; the report says which part used
@@ -34,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tests.bench import identity, phases, procs, profiling, system
+from tests.bench import batches, history, identity, phases, procs, profiling, system
 from tests.bench.systems import HOST, SYSTEMS, System, systems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         help="py-spy profile of an extra burst after the measured phases (on)",
     )
     add("--profile-orders", type=int, default=4000, help="orders of the profiled burst (4000)")
+    add(
+        "--history",
+        type=int,
+        default=0,
+        help="settled orders (with their invoices) preloaded before each orderflow and naive "
+        "run, over 10,000 customers; not measured; standalone (SQLite) ignores it (0)",
+    )
     add("--credit-limit", default="1000000000.00", help="generous: no order is rejected")
     add("--drain-timeout", type=float, default=300.0, help="seconds for orders to settle (300)")
     add("--ready-timeout", type=float, default=120.0, help="seconds to wait for /ready (120)")
@@ -90,6 +100,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("rounds", "orders", "concurrency", "worker_processes", "worker_threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.history < 0:
+        parser.error("--history must be at least 0")
     args.systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown or not args.systems:
@@ -104,6 +116,7 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
     sut.prepare()
     log_path = folder / f"{label}.log"
     env = sut.env(args, dict(os.environ))
+    preloaded = _preload(sut, args, env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             sut.command(args),
@@ -118,9 +131,11 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
         try:
             system.wait_ready(process, HOST, [sut.orders_port], args.ready_timeout)
             orders = sut.orders()
-            figures: dict[str, Any] = {"system": sut.name, "run": label}
+            figures: dict[str, Any] = {"system": sut.name, "run": label, **preloaded}
             figures["warmup"] = phases.warm_up(sut, orders, args, label)
+            begun = log_path.stat().st_size
             figures["sustained"] = phases.sustained(sut, orders, args, label, process.pid)
+            sustained_log = (begun, log_path.stat().st_size)
             rate = figures["sustained"]["sustained_confirmed_per_s"]
             first = args.warmup + args.orders
             figures["latency"] = {}
@@ -145,7 +160,18 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
         "file": log_path.name,
         "stop_exit": stopped.exit_code,
     }
+    if sut.name == "orderflow":
+        figures["batch_sizes"] = batches.run_figures(log_path, sustained_log)
     return figures
+
+
+def _preload(sut: System, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """With ``--history``, migrate the fresh databases of ``sut`` and load the history into
+    them, before the system starts; ``{"history": its timings}``, or nothing."""
+    if not args.history or sut.name not in history.PLANS:
+        return {}
+    sut.migrate(env)
+    return {"history": history.load(sut.name, sut.databases, args.history, args.credit_limit)}
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:

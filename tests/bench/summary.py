@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from tests.bench import batches
+
 # Parts that are not the system under test: the load generator and other programs.
 NOT_THE_SYSTEM = ("bench-client", "rest of host")
 TARGET_RATIO = 1.0
@@ -81,6 +83,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         figures["peak_memory_mib"] = {
             p: _median([run.get("peak_memory_mib", {}).get(p) for run in group]) for p in mem_parts
         }
+        if (batch_sizes := batches.medians(group)) is not None:
+            figures["batch_sizes"] = batch_sizes
         medians[name] = figures
     return {"medians": medians, "ratios": _ratios(medians), "targets": _targets(medians)}
 
@@ -119,6 +123,16 @@ def _check(name: str, value: float, relation: str, bound: float) -> dict[str, An
     return {"target": name, "value": value, "bound": f"{relation} {bound:g}", "holds": holds}
 
 
+def history_line(history: int) -> str:
+    """What the databases held before each run (``--history``)."""
+    if not history:
+        return "history: none (every run starts on empty databases)"
+    return (
+        f"history: {history:,} settled orders with their invoices preloaded before each "
+        "orderflow and naive run (standalone: none)"
+    )
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The summary as a readable table: one column per system, medians over rounds."""
     medians = report["summary"]["medians"]
@@ -130,6 +144,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"PostgreSQL {machine['servers'].get('postgresql')}, "
         f"RabbitMQ {machine['servers'].get('rabbitmq')}",
         "medians over " + ", ".join(f"{n} {medians[n]['runs']} runs" for n in names),
+        history_line(report.get("parameters", {}).get("history", 0)),
         "",
         f"{'figure':<42}" + "".join(f"{n:>14}" for n in names),
     ]
@@ -159,6 +174,8 @@ def format_table(report: dict[str, Any]) -> str:
     mem = sorted({p for n in names for p in medians[n]["peak_memory_mib"]})
     for part in mem:
         row(f"  peak MiB {part}", [medians[n]["peak_memory_mib"].get(part) for n in names])
+    if "orderflow" in medians:
+        lines += batches.table_lines(medians["orderflow"].get("batch_sizes"))
     ratios = report["summary"]["ratios"]
     if ratios:
         lines += [

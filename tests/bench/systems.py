@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sqlite3
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from tests.bench import measure, system
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS = ("orderflow", "naive", "standalone")
 
 
@@ -112,6 +114,22 @@ class System:
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir.mkdir(parents=True)
+
+    def migrate(self, env: dict[str, str]) -> None:
+        """Create the system's tables now, as its start would (that start then finds
+        nothing to do); raises :class:`system.BenchSetupError` if it fails."""
+        module = "tests.bench.naive" if self.name == "naive" else "ops.cli"
+        done = subprocess.run(
+            [sys.executable, "-m", module, "migrate"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise system.BenchSetupError(f"{self.name} migrate failed: {done.stderr.strip()}")
 
     def command(self, args: Any) -> list[str]:
         """The command line that starts the whole system."""
