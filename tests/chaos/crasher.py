@@ -1,9 +1,11 @@
-"""Makes ``issue_invoice`` kill its own worker process for customers named ``crash-…``.
+"""Makes ``issue_invoice`` and its batch form ``issue_invoices`` kill their own worker
+process for customers named ``crash-…``.
 
 Loaded as an extra module of the invoices worker for the poison scenario (F7):
 ``dramatiq ops.worker:invoices tests.chaos.crasher``. The process dies with
 SIGKILL mid-message, every time, which no exception handler can see: only the
-durable redelivery count can stop the loop.
+durable redelivery count can stop the loop. A batch that dies is redelivered and
+split, so the crashing event then loops on its own as a plain ``issue_invoice``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ CRASH_PREFIX = "crash-"
 
 actor = dramatiq.get_broker().get_actor("issue_invoice")
 original = actor.fn
+batch_actor = dramatiq.get_broker().get_actor("issue_invoices")
+original_batch = batch_actor.fn
 
 
 def crashing_issue_invoice(
@@ -28,3 +32,12 @@ def crashing_issue_invoice(
 
 
 actor.fn = crashing_issue_invoice
+
+
+def crashing_issue_invoices(events: list[dict[str, object]]) -> None:
+    if any(str(event.get("customer_id")).startswith(CRASH_PREFIX) for event in events):
+        os.kill(os.getpid(), signal.SIGKILL)
+    original_batch(events)
+
+
+batch_actor.fn = crashing_issue_invoices
