@@ -22,7 +22,6 @@ of ``BATCH_MAX_RETRIES`` retries; ``orderflow dlq replay`` of it then splits it 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -123,11 +122,7 @@ def split(
     batch is retried, and republishes: the ids are the same, dedupe absorbs a repeat)."""
     log.warning("%s batch of %d split into plain messages: %s", route.batch, len(events), why)
     planned = [
-        Planned(
-            catalogue.unbatched(route, event_type, event),
-            [],
-            json.dumps(event["trace_context"]) if event.get("trace_context") else None,
-        )
+        Planned(catalogue.unbatched(route, event_type, event), [], event.get("trace_context"))
         for event in events
     ]
     if hasattr(broker, "publish_confirmed") and getattr(broker, "confirm_delivery", False):

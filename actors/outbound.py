@@ -37,7 +37,7 @@ class Planned:
 
     message: dramatiq.Message
     seqs: list[int]
-    trace_context: str | None = None
+    trace_context: dict[str, str] | str | None = None  # a carrier, or its JSON
 
     def traced(self) -> AbstractContextManager[object]:
         return restored(self.trace_context) if self.trace_context else nullcontext()
@@ -47,7 +47,7 @@ class Planned:
 class _Group:
     route: catalogue.Route
     event_type: str
-    rows: list[OutboxRecord] = field(default_factory=list)
+    rows: list[tuple[OutboxRecord, dict]] = field(default_factory=list)  # with payloads
 
 
 def messages_of(row: OutboxRecord) -> list[dramatiq.Message]:
@@ -71,7 +71,7 @@ def plan(rows: list[OutboxRecord]) -> list[Planned]:
             if group is None or len(group.rows) == catalogue.MAX_BATCH:
                 group = groups[key] = _Group(route, row.event_type)
                 slots.append(group)
-            group.rows.append(row)
+            group.rows.append((row, payload))
     return [planned for slot in slots for planned in _expand(slot)]
 
 
@@ -80,21 +80,20 @@ def _expand(slot: Planned | _Group) -> Iterator[Planned]:
         yield slot
         return
     if len(slot.rows) == 1:
-        (row,) = slot.rows
-        payload = json.loads(row.payload)
+        ((row, payload),) = slot.rows
         message = catalogue.message_for(slot.route, slot.event_type, str(row.event_id), payload)
         yield Planned(message, [row.seq], row.trace_context)
         return
     events = [
         catalogue.BatchEvent(
             str(row.event_id),
-            json.loads(row.payload),
+            payload,
             json.loads(row.trace_context) if row.trace_context else None,
         )
-        for row in slot.rows
+        for row, payload in slot.rows
     ]
     message = catalogue.batch_message(slot.route, slot.event_type, events)
-    yield Planned(message, [row.seq for row in slot.rows])
+    yield Planned(message, [row.seq for row, _ in slot.rows])
 
 
 def confirmed_rows(
