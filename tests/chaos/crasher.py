@@ -1,5 +1,5 @@
-"""Makes ``issue_invoice`` and its batch form ``issue_invoices`` kill their own worker
-process for customers named ``crash-…``.
+"""Makes ``issue_invoice`` kill its own worker process for customers named ``crash-…``,
+and its batch form ``issue_invoices`` refuse a batch holding one.
 
 Loaded as an extra module of the invoices worker for the poison scenario (F7):
 ``dramatiq ops.worker:invoices tests.chaos.crasher``. The process dies with
@@ -15,11 +15,14 @@ import signal
 
 import dramatiq
 
+from actors import batches, catalogue
+
 CRASH_PREFIX = "crash-"
 
-actor = dramatiq.get_broker().get_actor("issue_invoice")
+broker = dramatiq.get_broker()
+actor = broker.get_actor("issue_invoice")
 original = actor.fn
-batch_actor = dramatiq.get_broker().get_actor("issue_invoices")
+batch_actor = broker.get_actor("issue_invoices")
 original_batch = batch_actor.fn
 
 
@@ -36,7 +39,9 @@ actor.fn = crashing_issue_invoice
 
 def crashing_issue_invoices(events: list[dict[str, object]]) -> None:
     if any(str(event.get("customer_id")).startswith(CRASH_PREFIX) for event in events):
-        os.kill(os.getpid(), signal.SIGKILL)
+        event_type, route = catalogue.batch_routes()["issue_invoices"]
+        batches.split(broker, event_type, route, events, "a crash-loop event")
+        return
     original_batch(events)
 
 
