@@ -65,10 +65,18 @@ class _Idempotent:
         self.idempotency = idempotency
         self.max_body_bytes = max_body_bytes
 
-    def run(self, req: falcon.Request, body: Any, effect: Callable[[], Outcome]) -> Outcome:
+    def run(
+        self,
+        req: falcon.Request,
+        body: Any,
+        effect: Callable[[], Outcome],
+        *,
+        grouped: bool = False,
+    ) -> Outcome:
         key = validate_key(req.get_header("Idempotency-Key"))
         scope = f"{principal_of(req).subject} {req.method} {req.path}"
-        return self.idempotency.execute(key, scope, fingerprint(req.method, req.path, body), effect)
+        request_fingerprint = fingerprint(req.method, req.path, body)
+        return self.idempotency.execute(key, scope, request_fingerprint, effect, grouped=grouped)
 
 
 class OrderCollection(_Idempotent):
@@ -83,7 +91,8 @@ class OrderCollection(_Idempotent):
             order = service.place_order(new)
             return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
 
-        send(resp, self.run(req, body, place))
+        # Orders placed together share one transaction and one commit (group commit).
+        send(resp, self.run(req, body, place, grouped=True))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal = principal_of(req)

@@ -160,6 +160,20 @@ class Batch:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.pending: list[tuple[Statement, dict[str, Any]]] = []
+        self.sends = 0  # how many times deferred writes went to the database
+
+    def mark(self) -> tuple[int, int]:
+        """Where the unit of work stands: pass it to :meth:`discard_since`."""
+        return self.sends, len(self.pending)
+
+    def discard_since(self, mark: tuple[int, int]) -> bool:
+        """Drop the writes deferred since ``mark``; False (and nothing dropped) if some
+        writes were sent since, so only a rollback can undo them."""
+        sends, pending = mark
+        if self.sends != sends:
+            return False
+        del self.pending[pending:]
+        return True
 
     def send(self, last: Statement | None = None, values: Mapping[str, Any] = ()) -> Any:
         """Send the deferred writes, then ``last`` if given, in one round trip where the
@@ -169,6 +183,7 @@ class Batch:
             pending.append((last, dict(values)))
         if not pending:
             return None
+        self.sends += 1
         if not _postgres(self.database):
             cursor = None
             for statement, bound in pending:
@@ -186,6 +201,11 @@ class Batch:
         with _DRIVER_ERRORS:  # driver errors become peewee's, as in execute_sql
             cursor.execute(text)  # values are already bound: no second interpolation
         return cursor
+
+
+def current_batch(database: Database) -> Batch | None:
+    """The deferred writes of this thread's unit of work on ``database``, if one is open."""
+    return _batches().get(id(_target(database)))
 
 
 def _batches() -> dict[int, Batch]:

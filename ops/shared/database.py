@@ -108,6 +108,12 @@ def unit_of_work(database: peewee.Database | peewee.DatabaseProxy) -> Iterator[N
         raise
 
 
+def lock_number(key: str) -> int:
+    """The advisory lock number of ``key`` (a signed 64-bit hash), as :class:`KeyLocks` takes it."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 _TRY_LOCK = compiled.Statement(lambda p: peewee.SQL("SELECT pg_try_advisory_xact_lock(%(key)s)"))
 
 
@@ -127,9 +133,7 @@ class KeyLocks:
     def try_acquire(self, key: str) -> bool:
         """Take the lock on ``key`` for the current transaction; False if someone holds it."""
         if is_postgres(self.database):
-            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-            number = int.from_bytes(digest, "big", signed=True)
-            row = _TRY_LOCK.first(self.database, {"key": number})
+            row = _TRY_LOCK.first(self.database, {"key": lock_number(key)})
             return bool(row[0])
         with self._mutex:
             if key in self._held:
