@@ -40,7 +40,7 @@ class Settings:
     invoices_port: int = 3334
     http_threads: int = 8
     worker_processes: int = 1
-    worker_threads: int = 8
+    worker_threads: int = 2  # batches carry the load; more threads only queue on locks
     saga_timeout: float = 300.0
     default_credit_limit: Decimal = Decimal("10000.00")
     idempotency_ttl: float = 86400.0

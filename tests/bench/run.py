@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ops.settings import Settings
 from tests.bench import batches, history, identity, phases, procs, profiling, system
 from tests.bench.systems import HOST, SYSTEMS, System, systems
 
@@ -59,7 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--latency-seconds", type=float, default=15.0, help="each open-loop phase (15)")
     add("--fractions", default="0.5,0.8", help="open-loop rates, of the sustained rate (0.5,0.8)")
     add("--worker-processes", type=int, default=1, help="orderflow WORKER_PROCESSES (1)")
-    add("--worker-threads", type=int, default=8, help="WORKER_THREADS; naive uses 8 (8)")
+    add(
+        "--worker-threads",
+        type=int,
+        default=Settings.worker_threads,
+        help=f"orderflow's WORKER_THREADS; naive always uses 8 ({Settings.worker_threads})",
+    )
     add("--http-threads", type=int, default=8, help="HTTP_THREADS of every front (8)")
     add("--traces", choices=("otlp", "none"), default="otlp", help="orderflow tracing (otlp)")
     add(
