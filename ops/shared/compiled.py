@@ -161,6 +161,8 @@ class Batch:
         self.database = database
         self.pending: list[tuple[Statement, dict[str, Any]]] = []
         self.sends = 0  # how many times deferred writes went to the database
+        # Statements deferred once per unit (defer_once), with the mark they were queued at.
+        self.once: dict[Statement, tuple[int, int]] = {}
 
     def mark(self) -> tuple[int, int]:
         """Where the unit of work stands: pass it to :meth:`discard_since`."""
@@ -173,6 +175,7 @@ class Batch:
         if self.sends != sends:
             return False
         del self.pending[pending:]
+        self.once = {statement: at for statement, at in self.once.items() if at < mark}
         return True
 
     def send(self, last: Statement | None = None, values: Mapping[str, Any] = ()) -> Any:
@@ -221,6 +224,17 @@ def defer(database: Database, statement: Statement, values: Mapping[str, Any]) -
     if batch is None:
         statement.execute(database, values)
     else:
+        batch.pending.append((statement, dict(values)))
+
+
+def defer_once(database: Database, statement: Statement, values: Mapping[str, Any]) -> None:
+    """Like :func:`defer`, unless this unit of work already queued or sent ``statement``
+    (a ``NOTIFY``, which PostgreSQL delivers once per transaction anyway)."""
+    batch = _batches().get(id(_target(database)))
+    if batch is None:
+        statement.execute(database, values)
+    elif statement not in batch.once:
+        batch.once[statement] = batch.mark()
         batch.pending.append((statement, dict(values)))
 
 

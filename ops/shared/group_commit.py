@@ -12,7 +12,9 @@ thread to run alone (:attr:`Job.alone`), as it would have without grouping: a ro
 that fails takes nobody else with it, and no answer is sent before its commit.
 
 Each job runs in a copy of its request's context (``contextvars``), so its spans,
-trace context and logs are the request's own.
+trace context and logs are the request's own; the statements the group shares (its
+begin, reads, writes and commit) run in the first request's context, so with SQL
+tracing on they appear in that request's trace.
 """
 
 from __future__ import annotations
@@ -109,11 +111,9 @@ class GroupCommitter(Generic[T]):
     def run_group(self, group: list[Job[T]]) -> None:
         """Apply ``group`` in one transaction and release its callers (never raises)."""
         try:
-            with unit_of_work(self.database):
-                self.apply(group)
-                unsettled = [job for job in group if not job.settled]
-                if unsettled:
-                    raise RuntimeError(f"{len(unsettled)} jobs of the group were not settled")
+            # The group's own statements (begin, reads, the writes, commit) run in a copy of
+            # its first request's context: with SQL tracing on, they are traced there.
+            group[0].context.copy().run(self._transaction, group)
             log.info("%s batch_size=%d", self.name, len(group))  # as batch actors log theirs
         except Exception:
             log.warning(
@@ -131,3 +131,10 @@ class GroupCommitter(Generic[T]):
         finally:
             for job in group:
                 job.done.set()
+
+    def _transaction(self, group: list[Job[T]]) -> None:
+        with unit_of_work(self.database):
+            self.apply(group)
+            unsettled = [job for job in group if not job.settled]
+            if unsettled:
+                raise RuntimeError(f"{len(unsettled)} jobs of the group were not settled")

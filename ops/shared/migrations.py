@@ -106,3 +106,21 @@ def redeliveries_table_v1(db: peewee.Database, prefix: str) -> type[peewee.Model
             table_name = f"{prefix}_redeliveries"
 
     return Redeliveries
+
+
+# The outbox indexes of version 1 that no query needs (the relay, the gauges and the
+# audit all look for unpublished rows; nothing looks events up by id or aggregate).
+_OUTBOX_V1_INDEXES = ("outbox_aggregate_id", "outbox_created_at", "outbox_event_id")
+
+
+def slim_outbox_indexes(db: peewee.Database, prefix: str) -> None:
+    """Outbox indexes, version 2: the primary key and a partial index of the unpublished
+    rows' ``seq``, instead of five indexes that every insert and every publish (an update
+    of an indexed column) had to write, two of them on random keys."""
+    table = f"{prefix}_outbox"
+    db.execute_sql(
+        f'CREATE INDEX IF NOT EXISTS "{table}_unpublished" ON "{table}" (seq)'
+        " WHERE published_at IS NULL"
+    )
+    for name in (*_OUTBOX_V1_INDEXES, "outbox_published_at"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')

@@ -25,13 +25,15 @@ from ops.shared.tracing import current_carrier_json
 class OutboxRecord(peewee.Model):
     """Fields of one outbox row; each service subclasses it bound to its database."""
 
+    # Indexes (migrations ``0005_outbox_indexes``): the primary key, and ``seq`` of the
+    # unpublished rows (partial), which is all the relay, the gauges and the audit read.
     seq = peewee.BigAutoField()
-    event_id = peewee.UUIDField(unique=True)
+    event_id = peewee.UUIDField()
     event_type = peewee.CharField(max_length=64)
-    aggregate_id = peewee.CharField(max_length=64, index=True)
+    aggregate_id = peewee.CharField(max_length=64)
     payload = peewee.TextField()
-    created_at = peewee.DateTimeField(index=True)
-    published_at = peewee.DateTimeField(null=True, index=True)
+    created_at = peewee.DateTimeField()
+    published_at = peewee.DateTimeField(null=True)
     publish_attempts = peewee.IntegerField(default=0)
     trace_context = peewee.TextField(null=True)  # W3C traceparent of the causing request
 
@@ -64,7 +66,7 @@ def record(
     }
     compiled.defer(database, insert, values)
     if is_postgres(database):
-        compiled.defer(database, notify, {})
+        compiled.defer_once(database, notify, {})  # one per transaction is enough
     return event_id
 
 

@@ -29,8 +29,20 @@ def test_migrate_is_versioned_and_safe_to_run_twice(make_cluster) -> None:
         "invoices: schema is up to date",
     ]
     expected = {
-        "orders": ["0001_initial", "0002_order_steps", "0003_trace_context", "0004_redeliveries"],
-        "invoices": ["0001_initial", "0002_trace_context", "0003_redeliveries", "0004_outstanding"],
+        "orders": [
+            "0001_initial",
+            "0002_order_steps",
+            "0003_trace_context",
+            "0004_redeliveries",
+            "0005_outbox_indexes",
+        ],
+        "invoices": [
+            "0001_initial",
+            "0002_trace_context",
+            "0003_redeliveries",
+            "0004_outstanding",
+            "0005_outbox_indexes",
+        ],
     }
     for service, names in expected.items():
         history = cluster.query(

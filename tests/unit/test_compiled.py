@@ -228,3 +228,44 @@ def test_row_of_builds_a_clean_model_instance_with_python_values(db) -> None:
     assert instance.name == "widget"
     assert instance.created_at == item["created_at"]
     assert not instance.is_dirty()
+
+
+def test_a_statement_deferred_once_is_queued_once_per_unit_of_work(db) -> None:
+    with unit_of_work(db):
+        compiled.defer_once(db, INSERT, an_item("first"))
+        compiled.defer_once(db, INSERT, an_item("second"))  # already queued: skipped
+        compiled.flush(db)
+        compiled.defer_once(db, INSERT, an_item("third"))  # already sent: skipped
+    with unit_of_work(db):
+        compiled.defer_once(db, INSERT, an_item("next unit"))
+
+    assert sorted(item.name for item in Item.select()) == ["first", "next unit"]
+
+
+def test_writes_discarded_since_a_mark_are_never_sent_and_a_once_statement_comes_back(db) -> None:
+    with unit_of_work(db):
+        batch = compiled.current_batch(db)
+        compiled.defer(db, INSERT, an_item("kept"))
+        mark = batch.mark()
+        compiled.defer(db, INSERT, an_item("dropped"))
+        compiled.defer_once(db, RENAME, {"old": "kept", "new": "renamed"})
+
+        assert batch.discard_since(mark)
+        compiled.defer_once(db, RENAME, {"old": "kept", "new": "renamed again"})
+
+    assert [item.name for item in Item.select()] == ["renamed again"]
+
+
+def test_writes_already_sent_since_a_mark_cannot_be_discarded(db) -> None:
+    with pytest.raises(Boom), unit_of_work(db):
+        batch = compiled.current_batch(db)
+        mark = batch.mark()
+        compiled.defer(db, INSERT, an_item("sent"))
+        compiled.flush(db)
+        compiled.defer(db, INSERT, an_item("queued"))
+
+        assert not batch.discard_since(mark)
+        assert len(batch.pending) == 1  # nothing dropped
+        raise Boom  # only a rollback undoes them
+
+    assert stored() == 0
