@@ -178,9 +178,18 @@ class Batch:
         self.once = {statement: at for statement, at in self.once.items() if at < mark}
         return True
 
-    def send(self, last: Statement | None = None, values: Mapping[str, Any] = ()) -> Any:
+    def send(
+        self,
+        last: Statement | None = None,
+        values: Mapping[str, Any] = (),
+        *,
+        commit: bool = False,
+    ) -> Any:
         """Send the deferred writes, then ``last`` if given, in one round trip where the
-        driver allows; returns the cursor of the last statement sent."""
+        driver allows; returns the cursor of the last statement sent. With ``commit``
+        (the unit's end), a database that folds its transactions
+        (``ops.shared.database.FoldingPostgresqlDatabase``) commits in the same round
+        trip; without writes, nothing is sent and the commit is left to the caller."""
         pending, self.pending = self.pending, []
         if last is not None:
             pending.append((last, dict(values)))
@@ -201,8 +210,16 @@ class Batch:
             cursor.mogrify(statement.sql(self.database), statement.bind(bound))
             for statement, bound in pending
         )
+        target = _target(self.database)
+        folds = hasattr(target, "take_begin")
+        if folds:
+            text = target.take_begin() + text
+            if commit and last is None:
+                text += b";COMMIT"
         with _DRIVER_ERRORS:  # driver errors become peewee's, as in execute_sql
             cursor.execute(text)  # values are already bound: no second interpolation
+        if folds and commit and last is None:
+            target.committed_by_send()
         return cursor
 
 

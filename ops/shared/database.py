@@ -54,8 +54,66 @@ def open_database(url: str, **options: Any) -> peewee.Database:
             **options,
         )
     if url.startswith(("postgres://", "postgresql://")):
-        return db_url.connect(url.replace("postgres://", "postgresql://", 1), **options)
+        params = db_url.parse(url.replace("postgres://", "postgresql://", 1))
+        return FoldingPostgresqlDatabase(**{**params, **options})
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+
+
+class FoldingPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """PostgreSQL whose transactions send no ``BEGIN`` or ``COMMIT`` of their own.
+
+    peewee runs psycopg2 in autocommit mode and sends ``BEGIN`` and ``COMMIT`` as
+    statements of their own, two round trips per transaction. Here ``BEGIN`` waits
+    and goes in front of the transaction's first statement, and the last writes of a
+    unit of work carry the ``COMMIT`` (:meth:`ops.shared.compiled.Batch.send`); a
+    transaction that sent nothing costs nothing. Errors are unchanged: a failed
+    statement leaves the transaction aborted and peewee's rollback ends it.
+    """
+
+    def begin(self, isolation_level: Any = None) -> None:
+        if isolation_level or self._isolation_level:
+            super().begin(isolation_level)
+            return
+        self.connection()  # connect now, as peewee's begin would: connecting resets the state
+        self._state.begin_pending = True
+        self._state.committed = False
+
+    def take_begin(self) -> bytes:
+        """``BEGIN;`` if this thread's transaction has not reached the server yet (it
+        then has: the caller sends it in front of its statement), else nothing."""
+        if getattr(self._state, "begin_pending", False):
+            self._state.begin_pending = False
+            if self.in_transaction():
+                return b"BEGIN;"
+        return b""
+
+    def committed_by_send(self) -> None:
+        """The unit's last send carried the ``COMMIT``: peewee's own is not needed."""
+        self._state.committed = True
+
+    def commit(self) -> None:
+        state = self._state
+        if getattr(state, "begin_pending", False):  # nothing reached the server
+            state.begin_pending = False
+            return
+        if getattr(state, "committed", False):
+            state.committed = False
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        state = self._state
+        state.committed = False
+        if getattr(state, "begin_pending", False):  # nothing reached the server
+            state.begin_pending = False
+            return
+        super().rollback()
+
+    def _execute_cursor(self, sql: Any, params: Any, **cursor_options: Any) -> Any:
+        begin = self.take_begin()
+        if begin:
+            sql = (begin + sql) if isinstance(sql, bytes) else begin.decode() + sql
+        return super()._execute_cursor(sql, params, **cursor_options)
 
 
 def is_postgres(database: peewee.Database | peewee.DatabaseProxy) -> bool:
@@ -100,7 +158,7 @@ def unit_of_work(database: peewee.Database | peewee.DatabaseProxy) -> Iterator[N
             batch = compiled.open_batch(database)
             try:
                 yield
-                batch.send()  # the deferred writes, before the commit
+                batch.send(commit=True)  # the deferred writes, and the commit with them
             finally:
                 compiled.close_batch(database)
     except CONNECTION_ERRORS:

@@ -191,8 +191,8 @@ class Relay:
 
     def _mark(self, seqs: list[int]) -> None:
         """Stamp ``published_at`` on the rows ``seqs``."""
-        if is_postgres(self.database):
-            self._mark_all.execute(self.database, {"now": utcnow(), "seqs": seqs})
+        if is_postgres(self.database):  # deferred: it travels with the commit
+            compiled.defer(self.database, self._mark_all, {"now": utcnow(), "seqs": seqs})
         else:
             self.model.update(published_at=utcnow()).where(self.model.seq.in_(seqs)).execute()
 

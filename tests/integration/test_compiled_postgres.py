@@ -72,7 +72,9 @@ def an_item(name: str) -> dict:
 
 
 def prepares(sent: list[str], statement: compiled.Statement) -> int:
-    return sum(query.startswith(f"PREPARE {statement.name} ") for query in sent)
+    return sum(
+        query.removeprefix("BEGIN;").startswith(f"PREPARE {statement.name} ") for query in sent
+    )
 
 
 def test_deferred_inserts_and_the_next_query_go_in_one_round_trip(db, sent) -> None:
@@ -89,10 +91,11 @@ def test_deferred_inserts_and_the_next_query_go_in_one_round_trip(db, sent) -> N
         count = COUNT.first(db, {})
         during = sent[before:]
 
-    # Then the inserts and the read travelled as one query string, in order
+    # Then the transaction's BEGIN, the inserts and the read travelled as one query
+    # string, in order
     assert len(during) == 1
     statements = during[0].split(";")
-    assert [s.split("(")[0] for s in statements] == [f"EXECUTE {INSERT.name}"] * 3 + [
+    assert [s.split("(")[0] for s in statements] == ["BEGIN"] + [f"EXECUTE {INSERT.name}"] * 3 + [
         f"EXECUTE {COUNT.name}"
     ]
     # and the read saw the unit's own writes
@@ -109,12 +112,46 @@ def test_a_unit_that_only_defers_sends_its_writes_in_one_round_trip_before_commi
         for name in ("a", "b", "c"):
             compiled.defer(db, INSERT, an_item(name))
 
-    # Then the unit cost three round trips: BEGIN, the writes, COMMIT
-    assert len(sent) == 3
-    assert sent[0] == "BEGIN"
-    assert sent[1].count(f"EXECUTE {INSERT.name}(") == 3
-    assert sent[2] == "COMMIT"
+    # Then the unit cost one round trip: BEGIN, the writes and COMMIT together
+    assert len(sent) == 1
+    assert sent[0].startswith("BEGIN;")
+    assert sent[0].count(f"EXECUTE {INSERT.name}(") == 3
+    assert sent[0].endswith(";COMMIT")
     assert Item.select().count() == 4
+
+
+def test_a_unit_that_sends_nothing_costs_no_round_trip(db, sent) -> None:
+    sent.clear()
+
+    with unit_of_work(db):
+        pass
+
+    assert sent == []
+
+
+def test_a_unit_that_only_reads_sends_begin_with_its_read_and_commit_alone(db, sent) -> None:
+    COUNT.first(db, {})  # prepared
+    sent.clear()
+
+    with unit_of_work(db):
+        count = COUNT.first(db, {})
+
+    assert count == (0,)
+    assert sent == [f"BEGIN;EXECUTE {COUNT.name}", "COMMIT"]
+
+
+def test_a_failed_statement_rolls_the_folded_transaction_back(db, sent) -> None:
+    # Given a unit whose first statement begins the transaction and then fails
+    with pytest.raises(peewee.ProgrammingError), unit_of_work(db):
+        compiled.defer(db, INSERT, an_item("never"))
+        db.execute_sql("SELECT * FROM no_such_table")
+
+    # Then it was rolled back (nothing stored), and the connection works on
+    assert sent[-1] == "ROLLBACK"
+    with unit_of_work(db):
+        compiled.defer(db, INSERT, an_item("after"))
+    assert [item.name for item in Item.select()] == ["after"]
+    assert db.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def test_values_with_percent_signs_and_quotes_survive_the_batch_intact(db) -> None:
