@@ -130,7 +130,7 @@ class Statement:
     def execute(self, database: Database, values: Mapping[str, Any]) -> Any:
         """Run the statement (after the unit's deferred writes); returns the cursor."""
         self.prepare(database)
-        batch = _batches().get(id(_target(database)))
+        batch = current_batch(database)
         if batch is not None and batch.pending:
             return batch.send(self, values)
         return database.execute_sql(self.sql(database), self.bind(values))
@@ -212,13 +212,12 @@ class Batch:
         )
         target = _target(self.database)
         folds = hasattr(target, "take_begin")
+        commits = folds and commit and last is None
         if folds:
-            text = target.take_begin() + text
-            if commit and last is None:
-                text += b";COMMIT"
+            text = target.take_begin() + text + (b";COMMIT" if commits else b"")
         with _DRIVER_ERRORS:  # driver errors become peewee's, as in execute_sql
             cursor.execute(text)  # values are already bound: no second interpolation
-        if folds and commit and last is None:
+        if commits:
             target.committed_by_send()
         return cursor
 
@@ -237,7 +236,7 @@ def _batches() -> dict[int, Batch]:
 
 def defer(database: Database, statement: Statement, values: Mapping[str, Any]) -> None:
     """Queue a write in the current unit of work, or run it now outside of one."""
-    batch = _batches().get(id(_target(database)))
+    batch = current_batch(database)
     if batch is None:
         statement.execute(database, values)
     else:
@@ -247,7 +246,7 @@ def defer(database: Database, statement: Statement, values: Mapping[str, Any]) -
 def defer_once(database: Database, statement: Statement, values: Mapping[str, Any]) -> None:
     """Like :func:`defer`, unless this unit of work already queued or sent ``statement``
     (a ``NOTIFY``, which PostgreSQL delivers once per transaction anyway)."""
-    batch = _batches().get(id(_target(database)))
+    batch = current_batch(database)
     if batch is None:
         statement.execute(database, values)
     elif statement not in batch.once:
@@ -258,7 +257,7 @@ def defer_once(database: Database, statement: Statement, values: Mapping[str, An
 def flush(database: Database) -> None:
     """Send the current unit's deferred writes now: before a read that does not go
     through a :class:`Statement` (a peewee query) and must see them."""
-    batch = _batches().get(id(_target(database)))
+    batch = current_batch(database)
     if batch is not None and batch.pending:
         batch.send()
 
