@@ -184,6 +184,17 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def _stop(sink: subprocess.Popen[bytes]) -> None:
+    """Stop the OTLP sink: SIGTERM (which it handles even where SIGINT is ignored, as in
+    a background job of a non-interactive shell), then kill it if it has not exited."""
+    sink.send_signal(signal.SIGTERM)
+    try:
+        sink.wait(10)
+    except subprocess.TimeoutExpired:
+        sink.kill()
+        sink.wait()
+
+
 def _sink(folder: Path) -> subprocess.Popen[bytes]:
     if system.port_in_use(HOST, SINK_PORT):
         raise system.BenchSetupError(f"{HOST}:{SINK_PORT} (the OTLP sink's port) is in use")
@@ -234,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        sink.send_signal(signal.SIGINT)
-        sink.wait(10)
+        _stop(sink)
     report = {
         "benchmark": "orderflow vs the naive chain: POST /orders -> confirmed",
         "started_at": started_at.isoformat(timespec="seconds"),
