@@ -52,9 +52,14 @@ def record_dead_letter(message: dramatiq.Message, error: str, attempts: int) -> 
     service.record_dead_letter(**dead_letter_fields(message, error, attempts))
 
 
-def record_undecodable(body: bytes, error: str) -> None:
-    """A body on this queue is not a message at all: keep it for operators (not replayable)."""
-    service.record_dead_letter(**undecodable_fields(INVOICES_QUEUE, body, error))
+def record_undecodable(body: bytes, error: str, redelivered: bool = False) -> None:
+    """A body on this queue is not a message at all: keep it for operators (not replayable).
+
+    A redelivered body that is already recorded is not recorded again: its worker died
+    after recording it and before the nack reached RabbitMQ."""
+    service.record_dead_letter(
+        **undecodable_fields(INVOICES_QUEUE, body, error), unless_recorded=redelivered
+    )
 
 
 ACTORS = (issue_invoice, void_invoice)

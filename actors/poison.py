@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 UNDECODABLE_ACTOR = "<undecodable>"
 RedeliveryCounter = Callable[[str], int]  # message id -> redeliveries so far, this one included
-UndecodableHandler = Callable[[bytes, str], None]  # raw body, error
+# raw body, error, redelivered (a redelivered body may have been recorded already: its
+# worker died after recording it, before the nack reached RabbitMQ)
+UndecodableHandler = Callable[[bytes, str, bool], None]
 
 
 class CrashLoop(SkipMessage):
@@ -125,22 +127,25 @@ class RecordingConsumer(_RabbitmqConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.handler = handlers.get(q_name(queue_name))
         self._body: bytes | None = None
+        self._redelivered = False
         if self.handler is not None:
             self.iterator = self._kept_aside(self.iterator)
 
     def _kept_aside(self, deliveries):  # type: ignore[no-untyped-def]
         for delivery in deliveries:
-            self._body = delivery[2] if delivery[0] is not None else None
+            method = delivery[0]
+            self._body = delivery[2] if method is not None else None
+            self._redelivered = bool(getattr(method, "redelivered", False))
             yield delivery
 
     def __next__(self):  # type: ignore[no-untyped-def]
         self._body = None
         message = super().__next__()
         if message is None and self._body is not None:
-            self._record(self._body)
+            self._record(self._body, self._redelivered)
         return message
 
-    def _record(self, body: bytes) -> None:
+    def _record(self, body: bytes, redelivered: bool = False) -> None:
         try:
             dramatiq.Message.decode(body)
             reason = "Dramatiq's consumer refused it"
@@ -149,6 +154,6 @@ class RecordingConsumer(_RabbitmqConsumer):
         error = f"the body is not a Dramatiq message: {reason}"
         log.error("undecodable message on %s: %s", self.queue_name, error)
         persistently(
-            lambda: self.handler(body, error),
+            lambda: self.handler(body, error, redelivered),
             f"record an undecodable message on {self.queue_name}",
         )

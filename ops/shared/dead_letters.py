@@ -39,8 +39,21 @@ def record(
     message: str,
     error: str,
     attempts: int,
+    unless_recorded: bool = False,
 ) -> bool:
-    """Store a dead letter (inside the caller's transaction); False if already stored."""
+    """Store a dead letter (inside the caller's transaction); False if already stored.
+
+    Stored means: under the same ``message_id``; with ``unless_recorded``, also a record
+    of the same queue and actor holding the same ``message`` (a redelivered body that is
+    not a message, whose first delivery was recorded by a worker that then died)."""
+    if unless_recorded:
+        same = model.select(model.id).where(
+            (model.queue_name == queue_name)
+            & (model.actor_name == actor_name)
+            & (model.message == message)
+        )
+        if same.exists():
+            return False
     inserted = (
         model.insert(
             message_id=message_id,

@@ -136,3 +136,31 @@ def test_each_undecodable_copy_gets_a_record_of_its_own() -> None:
     first = undecodable_fields("orders", b"x", "bad")
     second = undecodable_fields("orders", b"x", "bad")
     assert first["message_id"] != second["message_id"]
+
+
+def test_an_undecodable_body_redelivered_after_its_worker_died_is_recorded_once(
+    databases: dict,
+) -> None:
+    # the first worker recorded the body and died before its nack reached RabbitMQ, so
+    # the same body comes back flagged redelivered; a second copy that was never
+    # delivered before still gets a record of its own
+    consumer = RecordingConsumer.__new__(RecordingConsumer)
+    consumer.queue_name = "invoices"
+    consumer.handler = invoicing.record_undecodable
+    consumer.known_tags = set()
+    consumer.logger = logging.getLogger("test")
+    consumer._nack = lambda tag: None
+    deliveries = [
+        (types.SimpleNamespace(delivery_tag=1, redelivered=False), None, b"\xff not json"),
+        (types.SimpleNamespace(delivery_tag=2, redelivered=True), None, b"\xff not json"),
+        (types.SimpleNamespace(delivery_tag=3, redelivered=False), None, b"\xff not json"),
+        (types.SimpleNamespace(delivery_tag=4, redelivered=True), None, b"\xfe other"),
+    ]
+    consumer.iterator = consumer._kept_aside(iter(deliveries))
+    for _ in deliveries:
+        assert next(consumer) is None
+    bodies = sorted(
+        base64.b64decode(json.loads(letter.message)["body_base64"])
+        for letter in InvoiceDeadLetter.select()
+    )
+    assert bodies == [b"\xfe other", b"\xff not json", b"\xff not json"]
