@@ -143,3 +143,26 @@ def cpu_delta(before: dict[str, float], after: dict[str, float], seconds: float)
         label: {"cpu_s": round(used, 2), "cores": round(used / seconds, 2) if seconds else None}
         for label, used in ordered
     }
+
+
+def speed_probe(repeats: int = 5) -> float:
+    """Milliseconds one core takes for a fixed piece of pure-Python work (dicts, strings,
+    JSON), the median of ``repeats``: taken before each run, on an idle system, it shows
+    how fast the machine was just then (a virtual machine's speed drifts), so that runs
+    of different speed are not read as differences between the systems."""
+    import json
+    import statistics
+
+    def work() -> int:
+        total = 0
+        for number in range(20_000):
+            record = {"id": number, "name": f"order-{number}", "total": str(number * 7)}
+            total += len(json.dumps(record)) + hash(record["name"]) % 7
+        return total
+
+    timings = []
+    for _ in range(repeats):
+        begun = time.perf_counter()
+        work()
+        timings.append((time.perf_counter() - begun) * 1000)
+    return round(statistics.median(timings), 1)

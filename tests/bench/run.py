@@ -123,6 +123,7 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
     log_path = folder / f"{label}.log"
     env = sut.env(args, dict(os.environ))
     preloaded = _preload(sut, args, env)
+    probe_ms = procs.speed_probe()  # how fast the machine is just now, before the system starts
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             sut.command(args),
@@ -137,7 +138,12 @@ def run_one(sut: System, args: argparse.Namespace, label: str, folder: Path) -> 
         try:
             system.wait_ready(process, HOST, [sut.orders_port], args.ready_timeout)
             orders = sut.orders()
-            figures: dict[str, Any] = {"system": sut.name, "run": label, **preloaded}
+            figures: dict[str, Any] = {
+                "system": sut.name,
+                "run": label,
+                "probe_ms": probe_ms,
+                **preloaded,
+            }
             figures["warmup"] = phases.warm_up(sut, orders, args, label)
             begun = log_path.stat().st_size
             figures["sustained"] = phases.sustained(sut, orders, args, label, process.pid)

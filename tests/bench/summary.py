@@ -69,6 +69,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for p in parts
         }
         figures["cpu_ms_per_order"] = cpu
+        figures["probe_ms"] = _median([run.get("probe_ms") for run in group])
         figures["cpu_ms_per_order_system"] = _median(
             [
                 sum(
@@ -133,6 +134,22 @@ def history_line(history: int) -> str:
     )
 
 
+def run_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """One line per run, in the order they ran: its throughput, CPU per order and the
+    machine probe taken before it, so that a slow spell of the machine shows as such."""
+    lines = ["", "per run: sustained / end to end confirmed per s, CPU ms per order, probe ms"]
+    for run in runs:
+        cpu = _get(run, "sustained", "cpu_ms_per_order") or {}
+        system_cpu = sum(v for p, v in cpu.items() if p not in NOT_THE_SYSTEM)
+        lines.append(
+            f"  {run.get('run', run['system']):<16}"
+            f" {_get(run, 'sustained', 'sustained_confirmed_per_s')}"
+            f" / {_get(run, 'sustained', 'end_to_end_confirmed_per_s')},"
+            f" {round(system_cpu, 2)} ms, probe {run.get('probe_ms', '-')} ms"
+        )
+    return lines
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The summary as a readable table: one column per system, medians over rounds."""
     medians = report["summary"]["medians"]
@@ -174,8 +191,13 @@ def format_table(report: dict[str, Any]) -> str:
     mem = sorted({p for n in names for p in medians[n]["peak_memory_mib"]})
     for part in mem:
         row(f"  peak MiB {part}", [medians[n]["peak_memory_mib"].get(part) for n in names])
+    row(
+        "machine probe ms before the run (lower: faster)",
+        [medians[n].get("probe_ms") for n in names],
+    )
     if "orderflow" in medians:
         lines += batches.table_lines(medians["orderflow"].get("batch_sizes"))
+    lines += run_lines(report.get("runs", []))
     ratios = report["summary"]["ratios"]
     if ratios:
         lines += [

@@ -65,6 +65,37 @@ def test_the_table_has_a_column_per_system_and_the_verdicts() -> None:
     assert "MISSED" in table  # 0.5x and p99 300 ms
 
 
+def test_the_table_shows_each_run_with_the_machine_probe_taken_before_it() -> None:
+    # Given a fast and a slow run of orderflow and one of naive, each with its probe
+    runs = [
+        {**a_run("orderflow", 400, cpu=4.0), "run": "orderflow-r1", "probe_ms": 50.0},
+        {**a_run("naive", 300), "run": "naive-r1", "probe_ms": 52.0},
+        {**a_run("orderflow", 200, cpu=8.0), "run": "orderflow-r2", "probe_ms": 96.0},
+    ]
+    report = {
+        "started_at": "now",
+        "command": "nox -s bench",
+        "machine": {"cpu_count": 2, "platform": "p", "python": "3.11", "servers": {}},
+        "runs": runs,
+        "summary": summary.summarize(runs),
+    }
+
+    # When the table is printed
+    table = summary.format_table(report)
+
+    # Then the probe's medians are a row, and every run has a line in the order it ran
+    assert summary.summarize(runs)["medians"]["orderflow"]["probe_ms"] == 73.0
+    assert "machine probe ms before the run" in table
+    lines = table.splitlines()
+    at = lines.index("per run: sustained / end to end confirmed per s, CPU ms per order, probe ms")
+    assert [line.split()[0] for line in lines[at + 1 : at + 4]] == [
+        "orderflow-r1",
+        "naive-r1",
+        "orderflow-r2",
+    ]
+    assert lines[at + 3].endswith("200 / 240.0, 8.0 ms, probe 96.0 ms")
+
+
 def test_processes_are_named_by_the_part_they_run() -> None:
     python = ["python", "-m"]
     assert label_of([*python, "ops.cli", "serve", "orders"]) == "orders-api"
