@@ -8,7 +8,9 @@ anything else using those servers at the same time is counted too.
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -150,8 +152,6 @@ def speed_probe(repeats: int = 5) -> float:
     JSON), the median of ``repeats``: taken before each run, on an idle system, it shows
     how fast the machine was just then (a virtual machine's speed drifts), so that runs
     of different speed are not read as differences between the systems."""
-    import json
-    import statistics
 
     def work() -> int:
         total = 0

@@ -48,6 +48,13 @@ LATENCY: dict[str, tuple[str, ...]] = {
 }
 
 
+def _system_cpu(run: dict[str, Any]) -> float:
+    """CPU ms per order of the system under test in ``run``: every part but the load
+    generator and other programs."""
+    cpu = _get(run, "sustained", "cpu_ms_per_order") or {}
+    return sum(value for part, value in cpu.items() if part not in NOT_THE_SYSTEM)
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per system, ratios orderflow / naive and the targets' verdicts."""
     by_system: dict[str, list[dict[str, Any]]] = {}
@@ -70,16 +77,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         }
         figures["cpu_ms_per_order"] = cpu
         figures["probe_ms"] = _median([run.get("probe_ms") for run in group])
-        figures["cpu_ms_per_order_system"] = _median(
-            [
-                sum(
-                    v
-                    for p, v in run["sustained"]["cpu_ms_per_order"].items()
-                    if p not in NOT_THE_SYSTEM
-                )
-                for run in group
-            ]
-        )
+        figures["cpu_ms_per_order_system"] = _median([_system_cpu(run) for run in group])
         mem_parts = sorted({p for run in group for p in run.get("peak_memory_mib", {})})
         figures["peak_memory_mib"] = {
             p: _median([run.get("peak_memory_mib", {}).get(p) for run in group]) for p in mem_parts
@@ -139,13 +137,11 @@ def run_lines(runs: list[dict[str, Any]]) -> list[str]:
     machine probe taken before it, so that a slow spell of the machine shows as such."""
     lines = ["", "per run: sustained / end to end confirmed per s, CPU ms per order, probe ms"]
     for run in runs:
-        cpu = _get(run, "sustained", "cpu_ms_per_order") or {}
-        system_cpu = sum(v for p, v in cpu.items() if p not in NOT_THE_SYSTEM)
         lines.append(
             f"  {run.get('run', run['system']):<16}"
             f" {_get(run, 'sustained', 'sustained_confirmed_per_s')}"
             f" / {_get(run, 'sustained', 'end_to_end_confirmed_per_s')},"
-            f" {round(system_cpu, 2)} ms, probe {run.get('probe_ms', '-')} ms"
+            f" {round(_system_cpu(run), 2)} ms, probe {run.get('probe_ms', '-')} ms"
         )
     return lines
 
