@@ -19,7 +19,7 @@ from ops.shared.exposition import HttpMetrics, MetricsResource
 from ops.shared.http import PUBLIC_PATHS, Health
 from ops.shared.openapi import OpenApiDocument, load_document
 from ops.shared.problems import handle_domain_error, handle_unexpected, serialize_problem
-from ops.shared.tracing import TraceHeader
+from ops.shared.tracing import ServerSpans
 
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
@@ -44,8 +44,8 @@ def create_app(
     app = falcon.App(
         router=router,
         middleware=[
+            ServerSpans(),
             HttpMetrics("gateway", router),
-            TraceHeader(),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(MAX_BODY_BYTES),
         ],

@@ -1,4 +1,4 @@
-"""Tracing setup for one orderflow process: OpenTelemetry SDK, exporter, instrumentations.
+"""Tracing setup for one orderflow process: OpenTelemetry SDK, exporter, SQL instrumentations.
 
 Off by default. ``OTEL_TRACES_EXPORTER=otlp`` exports over OTLP/HTTP to
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the SDK reads the standard ``OTEL_EXPORTER_OTLP_*``
@@ -7,16 +7,17 @@ variables itself); ``console`` prints spans. Each process names itself
 A span per SQL statement is off unless ``ORDERFLOW_TRACE_SQL=true``: the
 HTTP, publish and process spans already follow an order across every hop, and
 statement spans cost about a millisecond of CPU per order (``nox -s bench``).
-Call :func:`setup_tracing` before the process builds its Falcon app or opens a
-database connection: the instrumentations patch ``falcon.App`` and, with SQL
-spans, ``psycopg2.connect`` and ``sqlite3.connect``.
+HTTP SERVER spans come from our own middleware (``ops.shared.tracing.ServerSpans``)
+and message spans from ``actors.tracing``; both use the global tracer provider this
+sets. Call :func:`setup_tracing` before the process opens a database connection:
+with SQL spans, the instrumentations patch ``psycopg2.connect`` and
+``sqlite3.connect``.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -26,9 +27,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from ops.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Probes and scrapes would drown the traces that matter (regular expressions, comma-separated).
-UNTRACED_URLS = "/health$,/ready$,/metrics$,/openapi.json$"
 
 
 def setup_tracing(settings: Settings, process: str) -> bool:
@@ -41,7 +39,8 @@ def setup_tracing(settings: Settings, process: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)
-    _instrument(sql=settings.trace_sql)
+    if settings.trace_sql:  # a span per statement: detail for an investigation
+        _instrument_sql()
     log.info(
         "tracing on: %s exporter, service.name=%s, SQL spans %s",
         settings.traces_exporter,
@@ -59,17 +58,9 @@ def _exporter(settings: Settings) -> SpanExporter:
     return OTLPSpanExporter()
 
 
-def _instrument(*, sql: bool) -> None:
-    from opentelemetry.instrumentation.falcon import FalconInstrumentor
+def _instrument_sql() -> None:
     from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
-    # Falcon's instrumentor replaces falcon.App; importing falcon.testing after this
-    # crashes, which is why only entry points (never tests) call setup_tracing. It reads
-    # its exclusions only from this variable, so we provide a default (an operator's
-    # own value wins).
-    os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
-    FalconInstrumentor().instrument()
-    if sql:  # a span per statement: detail for an investigation, about 1 ms of CPU per order
-        Psycopg2Instrumentor().instrument(skip_dep_check=True)
-        SQLite3Instrumentor().instrument()
+    Psycopg2Instrumentor().instrument(skip_dep_check=True)
+    SQLite3Instrumentor().instrument()

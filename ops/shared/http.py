@@ -2,7 +2,7 @@
 
 :func:`create_base_app` wires problem+json errors (``ops.shared.problems``), Bearer
 authentication, the body limit (``ops.shared.bodies``), connection care, metrics,
-trace headers, and the public ``/health``, ``/ready``, ``/openapi.json`` and
+server spans and trace ids, and the public ``/health``, ``/ready``, ``/openapi.json`` and
 ``/metrics`` routes.
 """
 
@@ -21,7 +21,7 @@ from ops.shared.errors import DomainError
 from ops.shared.exposition import HttpMetrics, MetricsResource
 from ops.shared.openapi import OpenApiDocument, load_document
 from ops.shared.problems import Problem, handle_domain_error, handle_unexpected, serialize_problem
-from ops.shared.tracing import TraceHeader, untraced
+from ops.shared.tracing import ServerSpans, untraced
 
 
 class DatabaseConnection:
@@ -110,8 +110,8 @@ def create_base_app(
     app = falcon.App(
         router=router,
         middleware=[
+            ServerSpans(),
             HttpMetrics(service, router),
-            TraceHeader(),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(max_body_bytes),
             DatabaseConnection(database),

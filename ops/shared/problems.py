@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import falcon
+from opentelemetry import trace
 
 from ops.shared.database import CONNECTION_ERRORS
 from ops.shared.errors import DomainError, InvalidFields
@@ -96,4 +97,5 @@ def handle_unexpected(
             headers={"Retry-After": "1"},
         )
     log.exception("unhandled error during %s %s", req.method, req.path)
+    trace.get_current_span().record_exception(exc)  # the request's SERVER span, if traced
     raise Problem(500, "Internal server error", "an unexpected error occurred; it was logged")

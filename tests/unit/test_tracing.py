@@ -1,4 +1,5 @@
-"""Trace propagation in-process (stub broker, in-memory exporter) and log lines."""
+"""Trace propagation in-process (stub broker, in-memory exporter), HTTP SERVER spans and
+log lines."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 from collections.abc import Iterator
 
+import falcon
+import falcon.testing
 import peewee
 import pytest
 from opentelemetry import trace
@@ -16,7 +19,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from invoices import service as invoices
+from ops import bootstrap
 from ops.logs import JsonFormatter, TraceContext
+from ops.settings import Settings
+from ops.shared.problems import handle_unexpected, serialize_problem
+from ops.shared.tracing import TRACE_HEADER, ServerSpans
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.queries import get_order
@@ -116,3 +123,82 @@ def test_json_log_lines_carry_the_trace_and_the_saga_ids() -> None:
     line = json.loads(stream.getvalue())
     assert line["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert (line["order_id"], line["dedupe_key"], line["message"]) == ("o-1", "k-1", "issued")
+
+
+def servers() -> list:
+    return [s for s in EXPORTER.get_finished_spans() if s.kind is SpanKind.SERVER]
+
+
+def test_a_request_gets_a_server_span_that_continues_the_callers_trace(
+    settings: Settings, databases: dict, token
+) -> None:
+    client = falcon.testing.TestClient(bootstrap.build_app(settings, "orders"))
+    caller = "0af7651916cd43dd8448eb211c80319c"
+    # When a client in a trace of its own places an order
+    result = client.simulate_post(
+        "/orders",
+        json={"currency": "EUR", "lines": [{"sku": "A", "quantity": 1, "unit_price": "5.00"}]},
+        headers={
+            "Authorization": f"Bearer {token('c1')}",
+            "traceparent": f"00-{caller}-b7ad6b7169203331-01",
+        },
+    )
+    # Then one SERVER span, named by the route, is a child of the caller's span
+    assert result.status_code == 201
+    (span,) = servers()
+    assert span.name == "POST /orders"
+    assert trace.format_trace_id(span.context.trace_id) == caller
+    assert span.parent is not None and span.parent.span_id == 0xB7AD6B7169203331
+    assert span.attributes["http.request.method"] == "POST"
+    assert span.attributes["http.route"] == "/orders"
+    assert span.attributes["url.path"] == "/orders"
+    assert span.attributes["http.response.status_code"] == 201
+    assert span.status.status_code.name == "UNSET"
+    # and the client learns the trace id, which the order's timeline names too
+    assert result.headers[TRACE_HEADER] == caller
+    order_id = result.json["id"]
+    timeline = client.simulate_get(
+        f"/orders/{order_id}/timeline", headers={"Authorization": f"Bearer {token('c1')}"}
+    )
+    assert {step["trace_id"] for step in timeline.json["items"]} == {caller}
+
+
+def test_a_refused_request_is_traced_and_probes_are_not(
+    settings: Settings, databases: dict
+) -> None:
+    client = falcon.testing.TestClient(bootstrap.build_app(settings, "orders"))
+    # A request without a token is answered 401 in a trace of its own
+    refused = client.simulate_get("/orders")
+    assert refused.status_code == 401
+    (span,) = servers()
+    assert span.attributes["http.response.status_code"] == 401
+    assert span.parent is None
+    assert refused.headers[TRACE_HEADER] == trace.format_trace_id(span.context.trace_id)
+    # Health probes, readiness, scrapes and the API description get no span
+    EXPORTER.clear()
+    for path in ("/health", "/ready", "/metrics", "/openapi.json"):
+        answered = client.simulate_get(path)
+        assert answered.status_code == 200, path
+        assert TRACE_HEADER not in answered.headers
+    assert servers() == []
+
+
+def test_an_unexpected_error_marks_the_server_span_and_records_the_exception() -> None:
+    class Broken:
+        def on_get(self, req: falcon.Request, resp: falcon.Response, thing_id: str) -> None:
+            raise RuntimeError("boom")
+
+    app = falcon.App(middleware=[ServerSpans()])
+    app.set_error_serializer(serialize_problem)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_route("/things/{thing_id}", Broken())
+    result = falcon.testing.TestClient(app).simulate_get("/things/7")
+    assert result.status_code == 500
+    (span,) = servers()
+    assert span.name == "GET /things/{thing_id}"
+    assert span.attributes["url.path"] == "/things/7"
+    assert span.status.status_code.name == "ERROR"
+    assert [event.name for event in span.events] == ["exception"]
+    assert span.events[0].attributes["exception.message"] == "boom"
+    # the context the request attached is gone once it is answered
+    assert not trace.get_current_span().get_span_context().is_valid
