@@ -102,8 +102,9 @@ class ServerSpans:
 
     We write this instead of using ``opentelemetry-instrumentation-falcon``, which
     wraps the WSGI call and collects about fifteen attributes per request: this costs
-    about half its CPU per request (docs/performance.md), and that package's exact pins
-    of the OpenTelemetry contrib release kept ``pip install .`` from resolving.
+    about half its CPU per request (docs/performance.md), and it pins its OpenTelemetry
+    contrib release exactly, one of the reasons a plain ``pip install .`` does not
+    resolve (the SQL instrumentations are the others).
     """
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
