@@ -44,7 +44,7 @@ def create_app(
     app = falcon.App(
         router=router,
         middleware=[
-            ServerSpans(),
+            ServerSpans(untraced_paths=PUBLIC_PATHS),
             HttpMetrics("gateway", router),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(MAX_BODY_BYTES),

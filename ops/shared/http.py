@@ -110,7 +110,7 @@ def create_base_app(
     app = falcon.App(
         router=router,
         middleware=[
-            ServerSpans(),
+            ServerSpans(untraced_paths=PUBLIC_PATHS),
             HttpMetrics(service, router),
             Authentication(token_keys, PUBLIC_PATHS),
             BodyLimit(max_body_bytes),

@@ -8,7 +8,7 @@ OpenTelemetry's API is a no-op until a tracer provider is configured
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,8 +19,6 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 TRACE_HEADER = "X-Trace-Id"
-# Probes and scrapes would drown the traces that matter: no span for these paths.
-UNTRACED_PATHS = ("/health", "/ready", "/metrics", "/openapi.json")
 
 tracer = trace.get_tracer("orderflow.http")
 
@@ -96,8 +94,9 @@ class ServerSpans:
     named ``<method> <route template>`` (``POST /orders``) and carries the stable HTTP
     attributes: ``http.request.method``, ``url.path``, ``http.route`` and
     ``http.response.status_code``; a 5xx answer sets its status to error (the exception
-    itself is recorded by ``ops.shared.problems.handle_unexpected``). ``UNTRACED_PATHS``
-    get no span. Put it first in the middleware list, so that every later component
+    itself is recorded by ``ops.shared.problems.handle_unexpected``). Paths in
+    ``untraced_paths`` (probes and scrapes, which would drown the traces that matter) get
+    no span. Put it first in the middleware list, so that every later component
     runs inside the span.
 
     We write this instead of using ``opentelemetry-instrumentation-falcon``, which
@@ -107,8 +106,11 @@ class ServerSpans:
     resolve (the SQL instrumentations are the others).
     """
 
+    def __init__(self, untraced_paths: Iterable[str] = ()) -> None:
+        self.untraced_paths = frozenset(untraced_paths)
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.path in UNTRACED_PATHS:
+        if req.path in self.untraced_paths:
             return
         span = tracer.start_span(
             req.method,
@@ -134,7 +136,8 @@ class ServerSpans:
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
             span.set_attribute("error.type", str(status))
-        if span.get_span_context().is_valid:
-            resp.set_header(TRACE_HEADER, trace.format_trace_id(span.get_span_context().trace_id))
+        trace_id = current_trace_id()  # the span is still current here
+        if trace_id:
+            resp.set_header(TRACE_HEADER, trace_id)
         span.end()
         context.detach(req.context.orderflow_span_token)
