@@ -38,7 +38,7 @@ class Settings:
     host: str = "127.0.0.1"
     orders_port: int = 3333
     invoices_port: int = 3334
-    http_threads: int = 8
+    http_threads: int = 16  # concurrent requests form bigger group commits and batches
     worker_processes: int = 1
     worker_threads: int = 2  # batches carry the load; more threads only queue on locks
     saga_timeout: float = 300.0

@@ -66,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Settings.worker_threads,
         help=f"orderflow's WORKER_THREADS; naive always uses 8 ({Settings.worker_threads})",
     )
-    add("--http-threads", type=int, default=8, help="HTTP_THREADS of every front (8)")
+    add(
+        "--http-threads",
+        type=int,
+        default=Settings.http_threads,
+        help=f"orderflow's HTTP_THREADS, every front ({Settings.http_threads})",
+    )
+    add("--naive-http-threads", type=int, default=8, help="the naive front's threads (8)")
     add("--traces", choices=("otlp", "none"), default="otlp", help="orderflow tracing (otlp)")
     add(
         "--queue-type",

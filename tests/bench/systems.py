@@ -144,7 +144,7 @@ class System:
                 "--port",
                 str(self.orders_port),
                 "--threads",
-                str(args.http_threads),
+                str(args.naive_http_threads),
             ]
         return [sys.executable, "-m", "ops.cli", "up" if self.name == "orderflow" else "standalone"]
 
