@@ -243,3 +243,44 @@ def test_a_unique_violation_in_a_deferred_batch_fails_the_unit_and_commits_nothi
     with unit_of_work(db):
         compiled.defer(db, INSERT, an_item("new-3"))
     assert Item.select().count() == 2
+
+
+def test_a_connection_re_plans_its_statements_as_its_tables_grow(
+    db, sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a connection that discards its plans after 16 executions, and a key look-up
+    # it planned while the table was empty (a generic plan that scans the table)
+    monkeypatch.setattr(compiled, "REPLAN_FIRST", 16)
+    db.execute_sql("DROP TABLE IF EXISTS compiled_growing")
+    db.execute_sql(  # shaped like the idempotency keys, whose claim this look-up is
+        "CREATE TABLE compiled_growing (name varchar(64) PRIMARY KEY, fingerprint varchar(64),"
+        " status int, body text, headers text, created_at timestamp, expires_at timestamp)"
+    )
+    lookup = compiled.Statement(
+        lambda p: peewee.SQL(
+            "SELECT u.name, g.fingerprint, g.body FROM unnest(%(names)s::text[]) AS u(name)"
+            " LEFT JOIN compiled_growing AS g ON g.name = u.name"
+        )
+    )
+
+    def plan() -> str:
+        rows = db.execute_sql(f"EXPLAIN EXECUTE {lookup.name}(%s)", (["a", "b"],)).fetchall()
+        return "\n".join(row[0] for row in rows)
+
+    for _ in range(7):
+        lookup.execute(db, {"names": ["a", "b"]})
+    assert "Seq Scan on compiled_growing" in plan()
+
+    # When the table grows to 20,000 rows and the connection goes on running it
+    db.execute_sql(
+        "INSERT INTO compiled_growing SELECT md5(i::text), 'f', 201, repeat('x', 200), '{}',"
+        " now(), now() FROM generate_series(1, 20000) i"
+    )
+    for _ in range(16):
+        assert lookup.first(db, {"names": ["a", "b"]}) is not None
+
+    # Then it discarded its plans once, and the look-up now goes through the index
+    assert sum(query.removeprefix("BEGIN;") == "DISCARD PLANS" for query in sent) == 1
+    assert "Index Scan" in plan()
+    assert "Seq Scan" not in plan()
+    db.execute_sql("DROP TABLE compiled_growing")
