@@ -32,6 +32,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from actors.catalogue import EVENTS
+from ops.shared.tracing import carried_context, carried_span_context
 
 OPTION = "trace_context"
 tracer = trace.get_tracer("orderflow.dramatiq")
@@ -63,19 +64,19 @@ def _links(message: dramatiq.Message) -> list[Link]:
     links = []
     for event in events:
         carrier = event.get("trace_context") if isinstance(event, dict) else None
-        if carrier:
-            linked = trace.get_current_span(propagate.extract(carrier)).get_span_context()
-            if linked.is_valid:
-                links.append(Link(linked))
+        linked = carried_span_context(carrier)
+        if linked is not None:
+            links.append(Link(linked))
     return links
 
 
 @contextmanager
 def event_span(queue_name: str, actor: str, event: Mapping[str, Any]) -> Iterator[None]:
     """Process one event of a batch in a CONSUMER span named like a plain message's, whose
-    parent is the event's own trace context and which links to the batch's span."""
+    parent is the event's own trace context (the batch's span if it carries none) and which
+    links to the batch's span. The span is current in the block; an exception is recorded
+    on it, marks it as an error, and propagates."""
     batch = trace.get_current_span().get_span_context()
-    carrier = event.get("trace_context")
     attributes: dict[str, Any] = {
         "messaging.system": "rabbitmq",
         "messaging.operation.type": "process",
@@ -85,14 +86,23 @@ def event_span(queue_name: str, actor: str, event: Mapping[str, Any]) -> Iterato
     for key in ("dedupe_key", "order_id"):
         if event.get(key):
             attributes[f"orderflow.{key}"] = str(event[key])
-    with tracer.start_as_current_span(
+    span = tracer.start_span(
         f"process {queue_name}",
-        context=propagate.extract(carrier) if carrier else None,
+        context=carried_context(event.get("trace_context")),
         kind=SpanKind.CONSUMER,
         attributes=attributes,
         links=[Link(batch)] if batch.is_valid else None,
-    ):
+    )
+    token = context.attach(trace.set_span_in_context(span))
+    try:
         yield
+    except BaseException as exc:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        span.end()
+        context.detach(token)
 
 
 class Tracing(Middleware):

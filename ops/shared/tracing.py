@@ -7,8 +7,10 @@ OpenTelemetry's API is a no-op until a tracer provider is configured
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +18,14 @@ import falcon
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 TRACE_HEADER = "X-Trace-Id"
 
@@ -35,6 +44,48 @@ def current_carrier_json() -> str | None:
     """:func:`current_carrier` as JSON for a database column; None without a trace."""
     carrier = current_carrier()
     return json.dumps(carrier, separators=(",", ":")) if carrier else None
+
+
+# A W3C traceparent of version 00, the only version orderflow writes.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_traceparent(value: str) -> SpanContext | None:
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
+        return None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16)))
+
+
+def carried_span_context(carrier: Mapping[str, str] | None) -> SpanContext | None:
+    """The span context that ``carrier`` (W3C headers, as :func:`current_carrier` writes
+    them) holds, or None if it holds no valid one.
+
+    A carrier holding only a version-00 ``traceparent`` (what orderflow writes with the
+    default propagators) is parsed directly, and the result remembered: each event of a
+    batch is read for its batch span's link and again for its own span. Any other
+    carrier goes through the configured propagators."""
+    if not carrier:
+        return None
+    value = carrier.get("traceparent") if len(carrier) == 1 else None
+    if isinstance(value, str):
+        parsed = _parsed_traceparent(value)
+        if parsed is not None:
+            return parsed
+    span_context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def carried_context(carrier: Mapping[str, str] | None) -> context.Context | None:
+    """:func:`carried_span_context` as a context to start a child span in; None if none."""
+    span_context = carried_span_context(carrier)
+    if span_context is None:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(span_context))
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from actors import catalogue
 from invoices import service as invoices
 from ops import bootstrap
 from ops.logs import JsonFormatter, TraceContext
@@ -26,9 +27,11 @@ from ops.shared.problems import handle_unexpected, serialize_problem
 from ops.shared.tracing import TRACE_HEADER, ServerSpans
 from orders import service as orders
 from orders.domain import Line, NewOrder
+from orders.models import OutboxEvent as OrdersOutbox
 from orders.queries import get_order
 
 from .conftest import StubSystem
+from .test_batches import send_issue_batch, taken_placed_events
 
 EXPORTER = InMemorySpanExporter()
 
@@ -202,3 +205,74 @@ def test_an_unexpected_error_marks_the_server_span_and_records_the_exception() -
     assert span.events[0].attributes["exception.message"] == "boom"
     # the context the request attached is gone once it is answered
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_a_batch_links_to_each_orders_trace_and_runs_each_step_in_that_trace(
+    stub_system: StubSystem,
+) -> None:
+    # Given three orders, each placed in a request span of its own
+    placed, requests = [], []
+    for _ in range(3):
+        with trace.get_tracer("test").start_as_current_span("POST /orders") as request:
+            placed.append(str(orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),))).id))
+        requests.append(request.get_span_context())
+    # When their OrderPlaced events, each with its request's trace context as the relay
+    # reads it from the outbox, travel to the invoices worker as one batch message
+    events = [
+        catalogue.BatchEvent(event.event_id, event.payload, carrier)
+        for event, carrier in zip(
+            taken_placed_events(*placed), stored_trace_contexts(placed), strict=True
+        )
+    ]
+    send_issue_batch(stub_system, events)
+    # Then the batch is processed in one CONSUMER span linked to each order's trace
+    (batch,) = consumers("issue_invoices")
+    assert batch.attributes["messaging.batch.message_count"] == 3
+    assert [ids(link.context) for link in batch.links] == [ids(r) for r in requests]
+    # And each order's step has its own span in that order's trace, a child of the
+    # request, linked back to the batch, and its confirmation follows in the same trace
+    steps = {span.attributes["orderflow.order_id"]: span for span in consumers("issue_invoice")}
+    confirmations = {s.attributes["orderflow.order_id"]: s for s in consumers("confirm_order")}
+    for order_id, request in zip(placed, requests, strict=True):
+        step = steps[order_id]
+        assert ids(step.parent) == ids(request)
+        assert [ids(link.context) for link in step.links] == [ids(batch.context)]
+        assert confirmations[order_id].context.trace_id == request.trace_id
+        assert get_order(order_id).status == "confirmed"
+
+
+def ids(span_context: trace.SpanContext) -> tuple[int, int]:
+    return span_context.trace_id, span_context.span_id
+
+
+def stored_trace_contexts(order_ids: list[str]) -> list[dict[str, str]]:
+    """The trace context stored with each order's ``OrderPlaced`` outbox row."""
+    rows = OrdersOutbox.select().where(
+        (OrdersOutbox.event_type == "OrderPlaced") & OrdersOutbox.aggregate_id.in_(order_ids)
+    )
+    stored = {row.aggregate_id: json.loads(row.trace_context) for row in rows}
+    return [stored[order_id] for order_id in order_ids]
+
+
+def test_a_carried_traceparent_is_read_directly_and_anything_else_by_the_propagators() -> None:
+    from ops.shared.tracing import carried_span_context, current_carrier
+
+    with trace.get_tracer("test").start_as_current_span("request") as span:
+        carrier = current_carrier()
+    parsed = carried_span_context(carrier)
+    assert parsed == span.get_span_context().__class__(
+        span.get_span_context().trace_id,
+        span.get_span_context().span_id,
+        is_remote=True,
+        trace_flags=span.get_span_context().trace_flags,
+    )
+    # a carrier with more than a traceparent goes through the propagators, same answer
+    assert carried_span_context({**carrier, "tracestate": "k=v"}).span_id == parsed.span_id
+    for bad in (
+        {},
+        None,
+        {"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"},
+        {"traceparent": "00-" + "A" * 32 + "-" + "1" * 16 + "-01"},
+        {"traceparent": "garbage"},
+    ):
+        assert carried_span_context(bad) is None
