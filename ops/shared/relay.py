@@ -9,8 +9,9 @@ consumers' dedupe keys absorb, never a loss.
 
 On PostgreSQL the relay sleeps on ``LISTEN`` and is woken by the ``NOTIFY``
 that :func:`ops.shared.outbox.record` sends at commit; elsewhere it polls.
-Periodic chores (the saga deadline, purging idempotency keys) run between
-passes.
+Periodic chores (the saga deadline, the gauges, purging idempotency keys) run on a
+thread of their own beside the loop, with their own connection, so a slow one (the
+gauges count every order by status) never holds up publishing.
 """
 
 from __future__ import annotations
@@ -143,12 +144,18 @@ class Relay:
         return len(published)
 
     def run(self, stop: threading.Event) -> None:
-        """Relay until ``stop`` is set; failures back off and never end the loop."""
+        """Relay until ``stop`` is set; failures back off and never end the loop. The
+        chores run meanwhile on a thread of their own (:meth:`run_chores`)."""
         log.info("relay %s started", self.name)
+        chores = None
+        if self.chores:
+            chores = threading.Thread(
+                target=self.run_chores, args=(stop,), name=f"{self.name}-chores", daemon=True
+            )
+            chores.start()
         while not stop.is_set():
             try:
                 count = self.run_once()
-                self._run_chores()
                 self._failures = 0
             except Exception as exc:
                 self._failures += 1
@@ -164,7 +171,33 @@ class Relay:
             if count < self.batch:
                 self._wait(stop)
         self._close_listener()
+        if chores is not None:
+            chores.join()
         log.info("relay %s stopped", self.name)
+
+    def run_chores(self, stop: threading.Event) -> None:
+        """Run each chore when it is due, until ``stop`` is set (every chore runs once at
+        the start). A chore that fails is logged and runs again at its next turn; a
+        connection error also drops this thread's connection."""
+        while True:
+            for chore in self.chores:
+                if time.monotonic() < chore.due:
+                    continue
+                chore.due = time.monotonic() + chore.interval
+                try:
+                    ensure_usable(self.database)
+                    with untraced():
+                        chore.run()
+                except Exception as exc:
+                    log.warning(
+                        "relay %s: chore %s: %s: %s", self.name, chore.name, type(exc).__name__, exc
+                    )
+                    if isinstance(exc, CONNECTION_ERRORS):
+                        discard_connection(self.database)
+            next_due = min(chore.due for chore in self.chores) - time.monotonic()
+            if stop.wait(max(next_due, 0.01)):
+                break
+        discard_connection(self.database)
 
     def _pending(self) -> list[OutboxRecord]:
         model = self.model
@@ -196,21 +229,10 @@ class Relay:
         else:
             self.model.update(published_at=utcnow()).where(self.model.seq.in_(seqs)).execute()
 
-    def _run_chores(self) -> None:
-        now = time.monotonic()
-        for chore in self.chores:
-            if now >= chore.due:
-                chore.due = now + chore.interval
-                with untraced():
-                    chore.run()
-
     def _wait(self, stop: threading.Event) -> None:
         """Sleep until a NOTIFY arrives, the poll interval passes, or ``stop`` is set."""
         self.idle()
         timeout = self.poll_interval
-        if self.chores:
-            next_chore = min(chore.due for chore in self.chores) - time.monotonic()
-            timeout = max(0.0, min(timeout, next_chore))
         listener = self._listen()
         if listener is None:
             stop.wait(timeout)

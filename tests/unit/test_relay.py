@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -82,6 +83,54 @@ def test_the_relay_loop_survives_failures_and_stops_when_asked(databases) -> Non
     assert len(calls) == 3
     assert unpublished() == 0
     assert chore_runs
+
+
+def test_a_slow_chore_does_not_hold_up_publishing_and_a_failing_one_is_retried(
+    databases,
+) -> None:
+    # Given a relay whose gauge chore hangs until released, and another chore that fails
+    # its first run
+    stop, hanging, release = threading.Event(), threading.Event(), threading.Event()
+    sent: list[str] = []
+    flaky_runs: list[int] = []
+
+    def flaky() -> None:
+        flaky_runs.append(1)
+        if len(flaky_runs) == 1:
+            raise RuntimeError("database busy")
+
+    relay = Relay(
+        "test",
+        OutboxEvent,
+        lambda row: sent.append(row.aggregate_id),
+        poll_interval=0.01,
+        chores=[
+            Chore("gauges", 0.0, lambda: hanging.set() or release.wait(10)),
+            Chore("flaky", 0.0, flaky),
+        ],
+    )
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+    try:
+        # When events are recorded while the gauge chore hangs
+        assert hanging.wait(10)
+        add_events(2)
+        deadline = time.monotonic() + 10
+        while len(sent) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Then they are published all the same
+        assert sent == ["order-0", "order-1"]
+        assert not release.is_set()
+    finally:
+        release.set()
+        # And once the gauge chore returns, the failed chore runs again
+        deadline = time.monotonic() + 10
+        while len(flaky_runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(flaky_runs) >= 2
 
 
 class FakeRabbitmq:
