@@ -24,7 +24,12 @@ from ops import bootstrap
 from ops.logs import JsonFormatter, TraceContext
 from ops.settings import Settings
 from ops.shared.problems import handle_unexpected, serialize_problem
-from ops.shared.tracing import TRACE_HEADER, ServerSpans
+from ops.shared.tracing import (
+    TRACE_HEADER,
+    ServerSpans,
+    carried_span_context,
+    current_carrier,
+)
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import OutboxEvent as OrdersOutbox
@@ -255,24 +260,27 @@ def stored_trace_contexts(order_ids: list[str]) -> list[dict[str, str]]:
 
 
 def test_a_carried_traceparent_is_read_directly_and_anything_else_by_the_propagators() -> None:
-    from ops.shared.tracing import carried_span_context, current_carrier
-
+    # Given the carrier orderflow stores for a span (a lone W3C traceparent)
     with trace.get_tracer("test").start_as_current_span("request") as span:
         carrier = current_carrier()
+    sent = span.get_span_context()
+    # Then it is read back as that span's context, remote
     parsed = carried_span_context(carrier)
-    assert parsed == span.get_span_context().__class__(
-        span.get_span_context().trace_id,
-        span.get_span_context().span_id,
-        is_remote=True,
-        trace_flags=span.get_span_context().trace_flags,
+    assert parsed is not None
+    assert (parsed.trace_id, parsed.span_id, parsed.trace_flags) == (
+        sent.trace_id,
+        sent.span_id,
+        sent.trace_flags,
     )
-    # a carrier with more than a traceparent goes through the propagators, same answer
-    assert carried_span_context({**carrier, "tracestate": "k=v"}).span_id == parsed.span_id
+    assert parsed.is_remote
+    # And a carrier with more than a traceparent goes through the propagators, same answer
+    assert ids(carried_span_context({**carrier, "tracestate": "k=v"})) == ids(parsed)
+    # And what the propagators reject is no context at all
     for bad in (
         {},
         None,
-        {"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"},
-        {"traceparent": "00-" + "A" * 32 + "-" + "1" * 16 + "-01"},
+        {"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"},  # an all-zero trace id
+        {"traceparent": "00-" + "A" * 32 + "-" + "1" * 16 + "-01"},  # upper-case hex
         {"traceparent": "garbage"},
     ):
         assert carried_span_context(bad) is None
