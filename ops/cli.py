@@ -15,6 +15,7 @@ orderflow dlq recover         record the .XQ messages a worker could not record
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 
@@ -165,10 +166,20 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return demo.main(settings, args)
 
 
+def version() -> str:
+    """The installed orderflow's version, or ``unknown`` when it runs from a checkout that
+    was never installed."""
+    try:
+        return importlib.metadata.version("orderflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orderflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"orderflow {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     simple = {
         "standalone": (_standalone, "run everything in one process (SQLite, in-process broker)"),
