@@ -153,8 +153,8 @@ class ServerSpans:
     We write this instead of using ``opentelemetry-instrumentation-falcon``, which
     wraps the WSGI call and collects about fifteen attributes per request: this costs
     about half its CPU per request (docs/performance.md), and it pins its OpenTelemetry
-    contrib release exactly, one of the reasons a plain ``pip install .`` does not
-    resolve (the SQL instrumentations are the others).
+    contrib release exactly (the SQL instrumentations, which do too, are pinned in
+    ``setup.cfg`` so that a plain ``pip install .`` resolves).
     """
 
     def __init__(self, untraced_paths: Iterable[str] = ()) -> None:
