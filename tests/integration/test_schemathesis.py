@@ -11,6 +11,12 @@ from the services, and the runs are bounded and deterministic: a fixed seed and
 the long run, at least 2,000 requests per operation that takes input), in all of
 Schemathesis' phases (examples, coverage, fuzzing, stateful). The requests actually
 sent are counted per operation and printed as a table at the end of the module.
+
+Schemathesis generates bodies from the descriptions; what a JSON decoder may choke on
+is generated here with Hypothesis, ``FUZZ_EXAMPLES`` bodies per endpoint that reads
+JSON: nesting 65 to 20,000 levels deep, integers of 4,301 to 30,000 digits, a key twice,
+strings up to 60 KB, arbitrary bytes (invalid UTF-8), odd content types. Each must be
+a 4xx, and the decoder's refusals exactly 400 (415 for the content types).
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+import hypothesis
 import psycopg2
 import pytest
+from hypothesis import strategies as st
 
 from .cluster import Cluster
 from .drain import wait_until_drained
@@ -280,3 +290,88 @@ def test_requests_the_descriptions_refuse_are_refused_with_422(
         method, service, path, body, token=system.token(CUSTOMER)
     )
     assert (status, headers.get("Content-Type")) == (422, "application/problem+json"), problem
+
+
+# -- hostile bodies: what Schemathesis does not generate ---------------------------------
+
+JSON = "application/json"
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"lines":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+ODD_TYPES = [
+    "text/plain",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/jsonx",
+    "application/json-patch+json",
+]
+# (body, content type, the status every JSON endpoint must answer; None: any 4xx)
+HOSTILE_BODIES = st.one_of(
+    (st.sampled_from([65, 999, 1_000, 1_001, 5_000, 20_000]) | st.integers(65, 20_000)).map(
+        lambda levels: (_deep(levels), JSON, 400)
+    ),
+    (st.sampled_from([4_301, 30_000]) | st.integers(4_301, 30_000)).map(
+        lambda digits: (b'{"amount": ' + b"9" * digits + b"}", JSON, 400)
+    ),
+    st.sampled_from(["currency", "lines", "amount", "query", "credit_limit"]).map(
+        lambda key: (f'{{"{key}": 1, "{key}": 2}}'.encode(), JSON, 400)
+    ),
+    st.integers(1_000, 60_000).map(
+        lambda size: (b'{"currency": "' + b"E" * size + b'"}', JSON, None)
+    ),
+    st.binary(min_size=1, max_size=200).map(
+        lambda raw: (b'{"currency": "' + raw + b'"}', JSON, None)
+    ),
+    st.tuples(st.binary(max_size=200), st.sampled_from(ODD_TYPES), st.just(415)),
+)
+# (service, method, path, role) of every endpoint that reads a JSON body
+JSON_ENDPOINTS = [
+    ("orders", "POST", "/orders", "customer"),
+    ("invoices", "POST", "/invoices/00000000-0000-4000-8000-000000000000/payments", "customer"),
+    ("invoices", "PUT", "/accounts/fuzz-hostile", "operator"),
+    ("gateway", "POST", "/graphql", "customer"),
+]
+
+
+def send_raw(
+    system: Cluster, service: str, method: str, path: str, token: str, body: bytes, kind: str
+) -> tuple[int, bytes, str]:
+    """One request with a raw body; returns status, body and content type."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{system.ports[service]}{path}",
+        data=body,
+        method=method,
+        headers={"Content-Type": kind, "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("Content-Type", "")
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "role"), JSON_ENDPOINTS, ids=[e[2] for e in JSON_ENDPOINTS]
+)
+def test_generated_hostile_bodies_are_client_errors_on_every_json_endpoint(
+    system: Cluster, service: str, method: str, path: str, role: str
+) -> None:
+    token = system.token("operator", "operator") if role == "operator" else system.token(CUSTOMER)
+
+    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
+    @hypothesis.given(HOSTILE_BODIES)
+    def check(hostile: tuple[bytes, str, int | None]) -> None:
+        body, kind, expected = hostile
+        status, answer, answered_as = send_raw(system, service, method, path, token, body, kind)
+        assert 400 <= status < 500, (status, answer[:300])
+        if expected is not None:
+            assert (status, answered_as) == (expected, "application/problem+json"), answer[:300]
+        if answered_as != "application/problem+json":  # GraphQL's own error document
+            assert service == "gateway" and json.loads(answer)["errors"], answer[:300]
+        assert b"traceback" not in answer.lower()
+
+    check()
