@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         from ops.telemetry import setup_tracing
 
         setup_tracing(settings, process)
+    from ops import unreachable
     from ops.bootstrap import NoSigningKey, SchemaOutOfDate
 
     try:
@@ -49,9 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     except (NoSigningKey, SchemaOutOfDate) as exc:
         print(f"orderflow: {exc}", file=sys.stderr)
         return 2
+    except unreachable.UNREACHABLE as exc:
+        print(f"orderflow: {unreachable.describe(exc, settings)}", file=sys.stderr)
+        return unreachable.EXIT_UNREACHABLE
 
 
 TRACED_COMMANDS = ("standalone", "serve", "relay")
+EXIT_STATUSES = """exit status:
+  0  done
+  1  done, and found a problem (audit: an invariant broken; demo: a check failed)
+  2  configuration error (a variable holds a value orderflow cannot use)
+  3  a database or the broker cannot be reached (the line names the variable to check)"""
 
 
 def _process_name(args: argparse.Namespace) -> str:
@@ -177,7 +186,10 @@ def version() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orderflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="orderflow",
+        description=__doc__,
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"orderflow {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 
+import peewee
+import pika.exceptions
 import pytest
 
-from ops import cli
+from ops import cli, unreachable
+from ops.settings import Settings
 
 
 def test_version_prints_the_installed_release_and_exits_zero(
@@ -28,3 +31,76 @@ def test_version_says_unknown_when_orderflow_was_never_installed(
 
     monkeypatch.setattr(importlib.metadata, "version", missing)
     assert cli.version() == "unknown"
+
+
+# -- exit status 3: what cannot be reached, named --------------------------------------
+
+URLS = {
+    "ORDERS_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:5499/orders",
+    "INVOICES_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/invoices",
+    "BROKER_URL": "amqp://guest:secret@127.0.0.1:5699/%2F",
+}
+
+
+def settings_with(**overrides: str) -> Settings:
+    return Settings(
+        orders_database_url=overrides.get("orders", URLS["ORDERS_DATABASE_URL"]),
+        invoices_database_url=overrides.get("invoices", URLS["INVOICES_DATABASE_URL"]),
+        broker_url=URLS["BROKER_URL"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "names"),
+    [
+        (
+            'connection to server at "127.0.0.1", port 5499 failed: Connection refused\n'
+            "\tIs the server running on that host?",
+            "the orders database (check ORDERS_DATABASE_URL="
+            "postgresql://postgres:***@127.0.0.1:5499/orders)",
+        ),
+        (
+            'connection to server at "127.0.0.1", port 5432 failed: FATAL:  database '
+            '"invoices" does not exist',
+            "the invoices database (check INVOICES_DATABASE_URL="
+            "postgresql://postgres@127.0.0.1:5432/invoices)",
+        ),
+        ("server closed the connection unexpectedly", "PostgreSQL (check ORDERS_DATABASE_URL"),
+    ],
+)
+def test_an_unreachable_database_is_named_with_its_variable_and_no_password(
+    error: str, names: str
+) -> None:
+    line = unreachable.describe(peewee.OperationalError(error), settings_with())
+    assert line.startswith(f"cannot reach {names}")
+    assert "\n" not in line
+    assert "pw" not in line
+
+
+def test_an_unreachable_broker_is_named_with_its_variable_and_no_password() -> None:
+    line = unreachable.describe(pika.exceptions.AMQPConnectionError(), settings_with())
+    assert line == (
+        "cannot reach RabbitMQ (check BROKER_URL=amqp://guest:***@127.0.0.1:5699/%2F): "
+        "AMQPConnectionError"
+    )
+
+
+def test_a_command_that_cannot_reach_its_database_ends_with_one_line_and_status_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, url in URLS.items():
+        monkeypatch.setenv(name, url)
+    monkeypatch.setenv("ORDERFLOW_JWT_SECRET", "x" * 40)
+    assert cli.main(["migrate"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]]
+    assert err[0].startswith("orderflow: cannot reach the orders database (check ORDERS_")
+    assert "Traceback" not in err[0]
+
+
+def test_help_lists_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    assert "3  a database or the broker cannot be reached" in out
