@@ -132,6 +132,21 @@ def migrate(settings: Settings, services: Iterable[str] = SERVICES) -> dict[str,
     return applied
 
 
+def migration_status(
+    settings: Settings, services: Iterable[str] = SERVICES
+) -> dict[str, list[tuple[str, dt.datetime | None]]]:
+    """Each service's migrations with when each was applied (None: pending); changes
+    nothing."""
+    result = {}
+    for service in services:
+        database = open_database(settings.database_url(service))
+        try:
+            result[service] = migrations.status(database, MIGRATION_DIRS[service], service)
+        finally:
+            database.close()
+    return result
+
+
 def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) -> dramatiq.Broker:
     """The broker for workers of ``services`` (databases must be initialised first)."""
     services = list(services)

@@ -3,6 +3,7 @@
 orderflow standalone          everything in one process (SQLite, in-process broker)
 orderflow up                  every part as its own process (RabbitMQ, PostgreSQL)
 orderflow migrate             create or upgrade both schemas (safe to run twice)
+orderflow migrate --status    applied and pending migrations, changing nothing (--json)
 orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
 orderflow relay SERVICE       one outbox relay (plus its periodic chores)
 orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import sys
 
@@ -88,10 +90,41 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from ops import bootstrap
 
+    if args.status:
+        return _migration_status(bootstrap.migration_status(settings), args.json)
+    if args.json:
+        print("orderflow: migrate --json goes with --status", file=sys.stderr)
+        return 2
     for service, names in bootstrap.migrate(settings).items():
         if names:
             print(f"{service}: applied {', '.join(names)}")
         else:
+            print(f"{service}: schema is up to date")
+    return 0
+
+
+def _migration_status(status: dict[str, list], as_json: bool) -> int:
+    """Print each service's applied and pending migrations (``migrate --status``)."""
+    report = {
+        service: {
+            "applied": [
+                {"name": name, "applied_at": applied.isoformat()}
+                for name, applied in entries
+                if applied is not None
+            ],
+            "pending": [name for name, applied in entries if applied is None],
+        }
+        for service, entries in status.items()
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for service, state in report.items():
+        for entry in state["applied"]:
+            print(f"{service}: {entry['name']}  applied {entry['applied_at']}")
+        for name in state["pending"]:
+            print(f"{service}: {name}  pending")
+        if not state["pending"]:
             print(f"{service}: schema is up to date")
     return 0
 
@@ -196,10 +229,15 @@ def _parser() -> argparse.ArgumentParser:
     simple = {
         "standalone": (_standalone, "run everything in one process (SQLite, in-process broker)"),
         "up": (_up, "run every part as its own process (needs RabbitMQ and PostgreSQL URLs)"),
-        "migrate": (_migrate, "create or upgrade both database schemas"),
     }
     for name, (function, help_text) in simple.items():
         commands.add_parser(name, help=help_text).set_defaults(run=function)
+    migrate = commands.add_parser("migrate", help="create or upgrade both database schemas")
+    migrate.add_argument(
+        "--status", action="store_true", help="list applied and pending migrations; change nothing"
+    )
+    migrate.add_argument("--json", action="store_true", help="with --status: print JSON")
+    migrate.set_defaults(run=_migrate)
     per_service = {
         "serve": (_serve, "run one HTTP front", FRONTS),
         "relay": (_relay, "run one service's outbox relay", SERVICES),

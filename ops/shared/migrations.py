@@ -8,6 +8,7 @@ Migrations freeze their table definitions; they never import the live models.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import peewee
@@ -29,6 +30,16 @@ def migrate(database: peewee.Database, directory: Path, service: str) -> list[st
         finally:
             if is_postgres(database):
                 database.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def status(
+    database: peewee.Database, directory: Path, service: str
+) -> list[tuple[str, dt.datetime | None]]:
+    """Each migration of ``service`` in order, with when it was applied (None: pending).
+    Applies nothing."""
+    runner = Runner(database, str(directory), table_name=f"{service}_schema_migrations")
+    with database.connection_context():
+        return [(m.name, m.applied) for m in runner.status()]
 
 
 def pending(database: peewee.Database, directory: Path, service: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 
 import peewee
 import pika.exceptions
@@ -104,3 +105,42 @@ def test_help_lists_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "exit status:" in out
     assert "3  a database or the broker cannot be reached" in out
+
+
+# -- migrate --status ------------------------------------------------------------------
+
+
+def test_migrate_status_lists_pending_then_applied_migrations_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    # Given two empty SQLite databases (standalone mode's)
+    for name in ("ORDERS_DATABASE_URL", "INVOICES_DATABASE_URL", "BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(tmp_path))
+    # When the status is asked for
+    assert cli.main(["migrate", "--status", "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    # Then every migration is pending, and asking applied none
+    assert before["orders"]["applied"] == []
+    assert before["orders"]["pending"][0] == "0001_initial"
+    assert cli.main(["migrate", "--status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before
+    # And after a migrate, the same migrations are applied, with their times
+    assert cli.main(["migrate"]) == 0
+    capsys.readouterr()
+    assert cli.main(["migrate", "--status", "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    for service in ("orders", "invoices"):
+        assert after[service]["pending"] == []
+        assert [entry["name"] for entry in after[service]["applied"]] == before[service]["pending"]
+        assert all(entry["applied_at"] for entry in after[service]["applied"])
+    # And the text form says so per line
+    assert cli.main(["migrate", "--status"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert "orders: schema is up to date" in text
+    assert any(line.startswith("invoices: 0001_initial  applied ") for line in text)
+
+
+def test_migrate_json_without_status_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["migrate", "--json"]) == 2
+    assert "--json goes with --status" in capsys.readouterr().err
