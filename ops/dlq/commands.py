@@ -8,14 +8,17 @@ subcommand runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ops.settings import Settings
 
 if TYPE_CHECKING:
-    from ops.dlq.replay import Enqueue
+    from ops.dlq.recover import QueueReport
+    from ops.dlq.replay import Enqueue, Outcome
 
 SERVICES = ("orders", "invoices")
 DEFAULT_LIMIT = 100
@@ -47,12 +50,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--by", metavar="NAME", help="who replays (default ORDERFLOW_OPERATOR, else the login)"
     )
     replay.add_argument("--again", action="store_true", help="replay ids already replayed")
+    replay.add_argument(
+        "--json", action="store_true", help="print the outcome as one JSON document at the end"
+    )
     replay.set_defaults(run=run_replay)
     recover = actions.add_parser(
         "recover",
         help="record the .XQ messages a worker could not record (its database was down)",
     )
     recover.add_argument("--service", choices=SERVICES, help="one service only")
+    recover.add_argument("--json", action="store_true", help="print the report as JSON")
     recover.set_defaults(run=run_recover)
 
 
@@ -94,20 +101,39 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     by = args.by or settings.operator_name
     databases = bootstrap.init_databases(settings, services)
     enqueue, close = rabbitmq_publisher(str(settings.broker_url), settings.queue_type)
-    all_replayed = True
+    outcomes: list[replay.Outcome] = []
     try:
-        ids = _requested(args, services)
+        ids, skipped = _requested(args, services)
         for outcome in replay.replay(
             ids, enqueue=enqueue, by=by, services=services, again=args.again
         ):
-            ok = isinstance(outcome, replay.Replayed)
-            all_replayed = all_replayed and ok
-            _say(outcome.line(), error=not ok)
+            outcomes.append(outcome)
+            if not args.json:
+                _say(outcome.line(), error=not isinstance(outcome, replay.Replayed))
     finally:
         close()
         for database in databases.values():
             database.close()
-    return 0 if all_replayed else 1
+    if args.json:
+        _say(json.dumps(replay_report(outcomes, skipped, by), indent=2))
+    elif args.all and not ids:
+        _say("no dead letters to replay")
+    return 0 if all(isinstance(outcome, replay.Replayed) for outcome in outcomes) else 1
+
+
+def replay_report(outcomes: list[Outcome], skipped: list[str], by: str) -> dict[str, Any]:
+    """``dlq replay --json``: what was replayed (old and new ids), what was not and why,
+    and the undecodable records ``--all`` left out."""
+    from ops.dlq import replay
+
+    done = [outcome for outcome in outcomes if isinstance(outcome, replay.Replayed)]
+    refused = [outcome for outcome in outcomes if not isinstance(outcome, replay.Replayed)]
+    return {
+        "by": by,
+        "replayed": [dataclasses.asdict(outcome) for outcome in done],
+        "not_replayed": [dataclasses.asdict(outcome) for outcome in refused],
+        "skipped_undecodable": skipped,
+    }
 
 
 def run_recover(settings: Settings, args: argparse.Namespace) -> int:
@@ -123,18 +149,38 @@ def run_recover(settings: Settings, args: argparse.Namespace) -> int:
 
     services = _services(args)
     databases = bootstrap.init_databases(settings, services)
-    complete = True
+    reports = []
     try:
         for service in services:
             bodies = recover.peek(str(settings.broker_url), xq_name(service))
             report = recover.recover(service, bodies, bootstrap.ACTOR_MODULES[service])
-            complete = complete and report.complete
-            for line in report.lines():
-                _say(line)
+            reports.append(report)
+            if not args.json:
+                for line in report.lines():
+                    _say(line)
     finally:
         for database in databases.values():
             database.close()
-    return 0 if complete else 1
+    if args.json:
+        _say(json.dumps({"queues": [recover_report(report) for report in reports]}, indent=2))
+    return 0 if all(report.complete for report in reports) else 1
+
+
+def recover_report(report: QueueReport) -> dict[str, Any]:
+    """One queue of ``dlq recover --json``: its counts, what was recorded now and what
+    could not be, and whether every message now has a record."""
+    from ops.dlq import recover
+
+    now = [o for o in report.outcomes if isinstance(o, recover.Recovered)]
+    failed = [o for o in report.outcomes if not isinstance(o, recover.Recovered)]
+    return {
+        "queue": report.queue,
+        "messages": report.messages,
+        "already_recorded": report.already_recorded,
+        "recorded_now": [dataclasses.asdict(outcome) for outcome in now],
+        "not_recorded": [dataclasses.asdict(outcome) for outcome in failed],
+        "complete": report.complete,
+    }
 
 
 def rabbitmq_publisher(
@@ -156,13 +202,14 @@ def rabbitmq_publisher(
     return broker.enqueue, broker.close
 
 
-def _requested(args: argparse.Namespace, services: list[str]) -> list[str]:
-    """The ids named, or for ``--all`` the backlog, oldest first (naming the undecodable
-    records it leaves out: those can never be replayed)."""
+def _requested(args: argparse.Namespace, services: list[str]) -> tuple[list[str], list[str]]:
+    """The ids named, or for ``--all`` the backlog, oldest first; and the ids of the
+    undecodable records ``--all`` leaves out (they can never be replayed), each also
+    named on stderr."""
     from ops.dlq import replay
 
     if not args.all:
-        return list(args.ids)
+        return list(args.ids), []
     ids, undecodable = replay.backlog(services)
     for entry in undecodable:
         _say(
@@ -170,9 +217,7 @@ def _requested(args: argparse.Namespace, services: list[str]) -> list[str]:
             "(its raw body is in `orderflow dlq list --json`)",
             error=True,
         )
-    if not ids:
-        _say("no dead letters to replay")
-    return ids
+    return ids, [entry.record.message_id for entry in undecodable]
 
 
 def _replay_usage_problem(settings: Settings, args: argparse.Namespace) -> str | None:

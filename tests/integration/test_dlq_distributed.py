@@ -125,6 +125,20 @@ def test_replay_refuses_an_unknown_id_and_needs_a_broker(make_cluster) -> None:
     # An unknown id: exit 1 with the reason
     done = orderflow(cluster, "dlq", "replay", "no-such-message")
     assert done.returncode == 1 and "unknown" in done.stderr
+    # The same as JSON, for scripts: one document on stdout, the same exit status
+    done = orderflow(cluster, "dlq", "replay", "no-such-message", "--json", "--by", "tester")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["replayed"] == [] and report["by"] == "tester"
+    assert [item["message_id"] for item in report["not_replayed"]] == ["no-such-message"]
+    assert "unknown" in report["not_replayed"][0]["reason"]
+    # And recover --json on empty dead-letter queues: every queue complete, nothing to do
+    done = orderflow(cluster, "dlq", "recover", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [
+        (queue["queue"], queue["messages"], queue["recorded_now"], queue["complete"])
+        for queue in json.loads(done.stdout)["queues"]
+    ] == [("orders.XQ", 0, [], True), ("invoices.XQ", 0, [], True)]
     # Without BROKER_URL (standalone keeps messages in memory): exit 2, explained
     cluster.env = {key: value for key, value in cluster.env.items() if key != "BROKER_URL"}
     done = orderflow(cluster, "dlq", "replay", "no-such-message")
