@@ -291,6 +291,11 @@ def _parser() -> argparse.ArgumentParser:
         default=180.0,
         help="seconds to wait for every saga to finish (default 180)",
     )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON document on stdout (progress goes to stderr)",
+    )
     demo.set_defaults(run=_demo)
     add_commands(commands)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -10,7 +11,7 @@ from ops.demo.checks import consistency_checks, expected_refusals
 from ops.demo.client import Endpoints, call, describe
 from ops.demo.identity import Tokens
 from ops.demo.record import new_run, timed
-from ops.demo.report import print_summary
+from ops.demo.report import print_summary, summary
 from ops.demo.scenario import (
     choose_actions,
     pay_and_cancel,
@@ -69,5 +70,9 @@ def run_scenario(
         return 1
     run.timings["total"] = time.monotonic() - started_at
     checks = consistency_checks(run, state, started)
-    print_summary(run, state, checks, mode)
+    if getattr(args, "json", False):  # demo --json: the document alone on the real stdout
+        stream = getattr(args, "summary_stream", None) or sys.stdout
+        print(json.dumps(summary(run, state, checks, mode), indent=2), file=stream, flush=True)
+    else:
+        print_summary(run, state, checks, mode)
     return 0 if all(not check.offenders for check in checks) else 1

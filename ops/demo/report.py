@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from ops.demo.checks import replay_problem
 from ops.demo.client import Item
@@ -64,6 +65,47 @@ def print_checks(checks: list[Check]) -> None:
                 print(f"    {offender}")
             if len(check.offenders) > SHOWN_OFFENDERS:
                 print(f"    ... and {len(check.offenders) - SHOWN_OFFENDERS} more")
+
+
+def summary(run: Run, state: FinalState, checks: list[Check], mode: str) -> dict[str, Any]:
+    """What :func:`print_summary` prints, as one JSON-ready document (``demo --json``)."""
+    replays = [p for p in run.placements if p.replay is not None]
+    orders = Counter(order["status"] for order in state.orders)
+    reasons = Counter(o["cancel_reason"] or "?" for o in state.orders if o["status"] == "cancelled")
+    return {
+        "run_id": run.run_id,
+        "mode": mode,
+        "orders_placed": len(run.placements),
+        "customers": len(run.customers),
+        "low_credit_customers": len(run.low_credit),
+        "low_credit_limit": str(LOW_CREDIT_LIMIT),
+        "orders_by_status": {status: orders.get(status, 0) for status in ORDER_STATUSES}
+        | dict(orders),
+        "cancel_reasons": dict(sorted(reasons.items())),
+        "invoices_by_status": dict(invoice_rows(state)),
+        "saga_latency_ms": {
+            "orders": len(run.latencies_ms),
+            "p50": percentile(run.latencies_ms, 50),
+            "p95": percentile(run.latencies_ms, 95),
+        },
+        "idempotent_replays": {
+            "verified": sum(replay_problem(p) is None for p in replays),
+            "of": len(replays),
+        },
+        "timings_s": dict(run.timings),
+        "checks": [
+            {
+                "name": check.name,
+                "result": "FAIL"
+                if check.offenders
+                else ("SKIP" if check.skipped is not None else "PASS"),
+                "offenders": check.offenders,
+                "skipped": check.skipped,
+            }
+            for check in checks
+        ],
+        "result": "PASS" if all(not c.offenders for c in checks) else "FAIL",
+    }
 
 
 def print_summary(run: Run, state: FinalState, checks: list[Check], mode: str) -> None:

@@ -176,10 +176,15 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     endpoints = Endpoints.of(settings)
+    progress: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if getattr(args, "json", False):  # the summary alone on stdout; progress to stderr
+        args.summary_stream = sys.stdout
+        progress = contextlib.redirect_stdout(sys.stderr)
     try:
-        if args.attach:
-            return attached(settings, endpoints, args)
-        return with_system(settings, endpoints, args)
+        with progress:
+            if args.attach:
+                return attached(settings, endpoints, args)
+            return with_system(settings, endpoints, args)
     except KeyboardInterrupt:
         print("orderflow demo: interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import peewee
 import pika.exceptions
@@ -144,3 +148,45 @@ def test_migrate_status_lists_pending_then_applied_migrations_and_changes_nothin
 def test_migrate_json_without_status_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["migrate", "--json"]) == 2
     assert "--json goes with --status" in capsys.readouterr().err
+
+
+# -- demo --json -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_demo_json_prints_the_summary_alone_on_stdout(tmp_path) -> None:
+    # Given standalone mode on free ports and its own data directory
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("BROKER_URL", "ORDERS_DATABASE_URL", "INVOICES_DATABASE_URL")
+    }
+    env.update(
+        ORDERFLOW_DATA_DIR=str(tmp_path),
+        ORDERS_PORT=str(free_port()),
+        INVOICES_PORT=str(free_port()),
+        GATEWAY_PORT=str(free_port()),
+    )
+    # When a small demo runs with --json
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "demo", "--json", "--orders", "24", "--customers", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then stdout is one JSON document (the progress went to stderr), and it passed
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["result"] == "PASS"
+    assert summary["mode"] == "standalone"
+    assert summary["orders_placed"] == 24
+    assert sum(summary["orders_by_status"].values()) == 24
+    assert summary["checks"] and all(c["result"] in ("PASS", "SKIP") for c in summary["checks"])
+    assert "placing 24 orders" in done.stderr
