@@ -232,6 +232,20 @@ def broker_check(settings: Settings) -> Callable[[], None]:
     return check
 
 
+def parts_check(settings: Settings, service: str) -> Callable[[], None]:
+    """A readiness check that fails while ``orderflow up`` reports this service's worker
+    pool or relay as failing (it keeps exiting soon after each start)."""
+    from ops.shared.http import NotReady
+    from ops.supervisor import failing_parts
+
+    def check() -> None:
+        failing = failing_parts(settings.data_dir, [f"{service}-worker", f"{service}-relay"])
+        if failing:
+            raise NotReady("; ".join(failing))
+
+    return check
+
+
 def build_app(settings: Settings, service: str) -> falcon.App:
     """The HTTP app of ``service``: ``orders`` or ``invoices`` (whose database must be
     initialised first), or ``gateway`` (no database: HTTP to the other two)."""
@@ -248,6 +262,6 @@ def build_app(settings: Settings, service: str) -> falcon.App:
     return module.create_app(
         idempotency_ttl=settings.idempotency_ttl,
         max_body_bytes=settings.max_body_bytes,
-        ready_checks={"broker": broker_check(settings)},
+        ready_checks={"broker": broker_check(settings), "parts": parts_check(settings, service)},
         token_keys=token_keys(settings),
     )

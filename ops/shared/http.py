@@ -50,6 +50,10 @@ class Health:
         resp.media = {"status": "ok", "service": self.service}
 
 
+class NotReady(Exception):
+    """Raised by a readiness check that knows why: ``/ready`` shows its message."""
+
+
 class Ready:
     """``GET /ready``: each dependency answered; otherwise 503 naming the ones that did not."""
 
@@ -63,6 +67,8 @@ class Ready:
             try:
                 check()
                 results[name] = "ok"
+            except NotReady as exc:
+                results[name] = f"unavailable: {exc}"
             except Exception as exc:
                 results[name] = f"unavailable: {type(exc).__name__}"
         if all(value == "ok" for value in results.values()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -188,6 +189,9 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+RESTART_LINE = re.compile(r" exited with status \S+ after .*restart \d+ in ")
+
+
 def log_summary(path: Path) -> dict[str, int]:
     """Tracebacks, restarts, warnings and errors in the system log."""
     counts = Counter[str]()
@@ -195,7 +199,7 @@ def log_summary(path: Path) -> dict[str, int]:
         for line in log:
             if line.startswith("Traceback (most recent call last)"):
                 counts["tracebacks"] += 1
-            if "; restarting" in line:
+            if RESTART_LINE.search(line):  # ops.supervisor's line for each exit
                 counts["restarts"] += 1
             for level in ("WARNING", "ERROR", "CRITICAL"):
                 if level in line[:160]:

@@ -268,7 +268,7 @@ def test_health_and_ready_answer(orders_client, invoices_client) -> None:
         ready = client.simulate_get("/ready")
         assert (ready.status_code, ready.json["checks"]) == (
             200,
-            {"database": "ok", "broker": "ok"},
+            {"database": "ok", "broker": "ok", "parts": "ok"},
         )
 
 
