@@ -189,13 +189,18 @@ def supervise(
     children: list[Child], env: dict[str, str], policy: RestartPolicy, now: float
 ) -> bool:
     """One look at every child: note a death (and log it), start a child whose pause is
-    over. Returns whether anything changed. Never waits: one child's pause does not
+    over, clear the quick exits of one that has now run ``policy.quick`` seconds.
+    Returns whether anything changed. Never waits: one child's pause does not
     hold up another's restart, or a stop."""
     changed = False
     for child in children:
         if child.restart_at is None:
             code = child.process.poll() if child.process else None
             if code is None:
+                if child.quick_deaths and now - child.started_at >= policy.quick:
+                    log.info("%s has run %.0fs since its restart", child.name, policy.quick)
+                    child.quick_deaths = 0  # it recovered: no longer failing
+                    changed = True
                 continue
             pause = child.died(code, now, policy)
             lived = now - child.started_at

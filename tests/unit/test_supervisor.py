@@ -103,3 +103,22 @@ def test_the_bench_counts_each_restart_line_of_the_supervisor(tmp_path) -> None:
         encoding="utf-8",
     )
     assert log_summary(log)["restarts"] == 2
+
+
+def test_a_failing_child_that_now_keeps_running_is_no_longer_failing() -> None:
+    # Given a child reported failing, restarted, and running
+    child = Child("orders-relay", [sys.executable, "-c", "import time; time.sleep(30)"], "")
+    child.quick_deaths = 4
+    supervisor._start(child, {})
+    try:
+        child.started_at = 0.0
+        assert child.failing(POLICY)
+        # When it is still running a moment later, it is still failing
+        assert not supervisor.supervise([child], {}, POLICY, POLICY.quick - 1)
+        assert child.failing(POLICY)
+        # Then once it has run for `quick` seconds, it is not
+        assert supervisor.supervise([child], {}, POLICY, POLICY.quick)
+        assert not child.failing(POLICY)
+    finally:
+        child.process.kill()  # type: ignore[union-attr]
+        child.process.wait()  # type: ignore[union-attr]
