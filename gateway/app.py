@@ -23,6 +23,7 @@ from ops.shared.tracing import ServerSpans
 
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
+# and, per service, the keep-alive connections kept open: one per thread that may use it
 
 
 def create_app(
@@ -37,8 +38,8 @@ def create_app(
     """
     pool = ThreadPoolExecutor(max_workers=UPSTREAM_THREADS, thread_name_prefix="gateway-call")
     upstream = Upstream(
-        orders=ServiceClient("orders", orders_url, timeout, pool),
-        invoices=ServiceClient("invoices", invoices_url, timeout, pool),
+        orders=ServiceClient("orders", orders_url, timeout, pool, UPSTREAM_THREADS),
+        invoices=ServiceClient("invoices", invoices_url, timeout, pool, UPSTREAM_THREADS),
     )
     router = CompiledRouter()
     app = falcon.App(

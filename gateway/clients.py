@@ -5,11 +5,20 @@ JSON or empty) or as a :class:`Failure` naming why the service could not be
 used: ``unavailable`` (no connection, or a 503), ``timeout`` (no complete answer
 before the deadline), ``error`` (another 5xx, a broken connection, a body that
 is not JSON). Calls run on a shared thread pool so independent ones overlap.
+
+Each service has a pool of keep-alive connections (urllib3), as many as the
+thread pool has threads: a call takes an idle connection, or opens one, and
+gives it back when it has read the whole answer. A connection the service has
+closed while idle is noticed before it is used and replaced. No call is
+retried: a failure is the caller's to report (``partial_failures``).
+
+Each call is a CLIENT span, a child of the span current when it was started
+(the gateway's SERVER span), and the ``traceparent`` sent to the service names
+that CLIENT span, so the service's SERVER span is its child.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +28,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+import urllib3
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+
 from ops.shared.tracing import current_carrier
 
 Reason = Literal["unavailable", "timeout", "error"]
@@ -26,6 +45,9 @@ Reason = Literal["unavailable", "timeout", "error"]
 # Request headers passed on to the services when the caller sent them.
 FORWARDED_HEADERS = ("Authorization", "X-Correlation-ID", "traceparent", "tracestate")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+
+tracer = trace.get_tracer("orderflow.gateway")
 
 
 @dataclass(frozen=True)
@@ -86,10 +108,29 @@ class Pending:
             return Failure(self.service, "timeout", f"no answer within {self.timeout:g} s")
 
 
-class ServiceClient:
-    """Calls one service at ``base_url`` (``http://`` or ``https://``, optional path prefix)."""
+@dataclass(frozen=True)
+class _Request:
+    """One call as it goes on the wire."""
 
-    def __init__(self, service: str, base_url: str, timeout: float, pool: ThreadPoolExecutor):
+    method: str
+    target: str  # path and query
+    headers: dict[str, str]
+    payload: bytes | None
+    deadline: float  # time.monotonic() after which the call has timed out
+
+
+class ServiceClient:
+    """Calls one service at ``base_url`` (``http://`` or ``https://``, optional path prefix)
+    on the threads of ``pool``, keeping up to ``idle_connections`` connections open."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        timeout: float,
+        pool: ThreadPoolExecutor,
+        idle_connections: int,
+    ):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"the {service} URL must be http(s)://host[:port], got {base_url!r}")
@@ -99,9 +140,16 @@ class ServiceClient:
         self.timeout = timeout
         self.pool = pool
         self.host = parts.hostname
-        self.port = parts.port
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
-        self.https = parts.scheme == "https"
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        pool_class = (
+            urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
+        )
+        # block=False: a burst beyond idle_connections opens more, closed after use.
+        self.connections = pool_class(
+            self.host, self.port, maxsize=idle_connections, block=False, retries=False
+        )
 
     def start(
         self,
@@ -123,54 +171,82 @@ class ServiceClient:
         if body is not None:
             payload = json.dumps(body).encode()
             sent["Content-Type"] = "application/json"
-        future = self.pool.submit(self._exchange, method, target, sent, payload, deadline)
+        parent = context.get_current()  # the request's span, for the call's CLIENT span
+        request = _Request(method, target, sent, payload, deadline)
+        future = self.pool.submit(self._traced, parent, request)
         return Pending(self.service, future, deadline, self.timeout)
 
     def call(self, method: str, path: str, **options: Any) -> Outcome:
         """Like :meth:`start`, waiting for the outcome."""
         return self.start(method, path, **options).result()
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    def _traced(self, parent: context.Context, request: _Request) -> Outcome:
+        """:meth:`_exchange` inside a CLIENT span whose ``traceparent`` the service gets."""
+        with tracer.start_as_current_span(
+            f"{request.method} {self.service}",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            record_exception=False,
+            set_status_on_exception=False,
+            attributes={
+                "http.request.method": request.method,
+                "server.address": self.host,
+                "server.port": self.port,
+                "url.full": self.origin + request.target,
+                "peer.service": self.service,
+            },
+        ) as span:
+            request.headers.update(current_carrier())  # names this span, when there is one
+            outcome = self._exchange(request)
+            if isinstance(outcome, Reply):
+                span.set_attribute("http.response.status_code", outcome.status)
+            else:
+                span.set_attribute("error.type", outcome.reason)
+                span.set_status(Status(StatusCode.ERROR, outcome.detail))
+            return outcome
 
-    def _exchange(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        payload: bytes | None,
-        deadline: float,
-    ) -> Outcome:
-        """Run one request on a fresh connection, never past ``deadline``. Whatever the
+    def _exchange(self, request: _Request) -> Outcome:
+        """Run one request on a pooled connection, never past its deadline. Whatever the
         service does (refuse, stall, break the connection, answer garbage) comes back as
         an outcome, never as an exception."""
-        remaining = deadline - time.monotonic()
+        response = self._send(request)
+        if isinstance(response, Failure):
+            return response
+        try:
+            raw = _read(response, request.deadline)
+        except (ReadTimeoutError, TimeoutError):
+            response.close()
+            return self._failure("timeout", f"no answer within {self.timeout:g} s")
+        except (HTTPError, OSError) as exc:
+            response.close()
+            return self._failure("error", f"the connection broke: {_cause(exc)}")
+        finally:
+            response.release_conn()  # back to the pool, or dropped if it was closed
+        return self._interpret(response.status, raw, dict(response.headers))
+
+    def _send(self, request: _Request) -> urllib3.BaseHTTPResponse | Failure:
+        """Send the request and read the answer's head; a failure if that cannot be done."""
+        remaining = request.deadline - time.monotonic()
         if remaining <= 0:
             return self._failure("timeout", f"no answer within {self.timeout:g} s")
-        connection = self._connection(remaining)
         try:
-            try:
-                connection.connect()
-            except TimeoutError:
-                return self._failure("timeout", f"no connection within {self.timeout:g} s")
-            except OSError as exc:
-                return self._failure("unavailable", f"cannot connect: {exc}")
-            try:
-                _limit(connection, deadline)
-                connection.request(method, target, body=payload, headers=headers)
-                _limit(connection, deadline)
-                response = connection.getresponse()
-                _limit(connection, deadline)
-                raw = response.read(MAX_RESPONSE_BYTES + 1)
-            except TimeoutError:
-                return self._failure("timeout", f"no answer within {self.timeout:g} s")
-            except (OSError, http.client.HTTPException) as exc:
-                return self._failure("error", f"the connection broke: {type(exc).__name__}")
-        finally:
-            connection.close()
-        return self._interpret(response.status, raw, dict(response.getheaders()))
+            return self.connections.urlopen(
+                request.method,
+                request.target,
+                body=request.payload,
+                headers=request.headers,
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                preload_content=False,
+                release_conn=False,
+            )
+        except NewConnectionError as exc:
+            return self._failure("unavailable", f"cannot connect: {_cause(exc)}")
+        except ConnectTimeoutError:
+            return self._failure("timeout", f"no connection within {self.timeout:g} s")
+        except ReadTimeoutError:
+            return self._failure("timeout", f"no answer within {self.timeout:g} s")
+        except (HTTPError, OSError) as exc:
+            return self._failure("error", f"the connection broke: {_cause(exc)}")
 
     def _interpret(self, status: int, raw: bytes, headers: dict[str, str]) -> Outcome:
         if len(raw) > MAX_RESPONSE_BYTES:
@@ -195,13 +271,35 @@ class ServiceClient:
 _NOT_JSON = object()
 
 
-def _limit(connection: http.client.HTTPConnection, deadline: float) -> None:
-    """Let the next socket operation wait only until ``deadline``."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError
-    if connection.sock is not None:
-        connection.sock.settimeout(remaining)
+def _read(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    """The whole body, at most ``MAX_RESPONSE_BYTES + 1`` bytes of it (the connection is
+    closed if more is left), each socket read waiting only until ``deadline``."""
+    chunks = []
+    size = 0
+    while size <= MAX_RESPONSE_BYTES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = response.read(min(READ_CHUNK, MAX_RESPONSE_BYTES + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    response.close()  # too large: the rest is not read, so the connection is not reused
+    return b"".join(chunks)
+
+
+def _cause(exc: BaseException) -> str:
+    """The class name of the error underneath urllib3's wrapping (``ConnectionRefusedError``)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        inner = exc.__cause__ or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return type(exc).__name__
 
 
 def _title(body: Any) -> str:

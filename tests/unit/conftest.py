@@ -10,6 +10,9 @@ from pathlib import Path
 import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from ops import bootstrap
 from ops.settings import Settings
@@ -17,6 +20,16 @@ from ops.shared.auth import mint
 from ops.shared.relay import Relay
 
 TEST_SECRET = "unit-tests-only-secret-0123456789abcdef"
+
+
+def collect_spans(exporter: SpanExporter) -> None:
+    """Send every span finished from now on to ``exporter`` as well. OpenTelemetry allows
+    one global tracer provider per process: the first caller sets it, later ones add to it."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
 
 
 @dataclasses.dataclass

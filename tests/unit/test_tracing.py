@@ -13,8 +13,6 @@ import falcon.testing
 import peewee
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -35,7 +33,7 @@ from orders.domain import Line, NewOrder
 from orders.models import OutboxEvent as OrdersOutbox
 from orders.queries import get_order
 
-from .conftest import StubSystem
+from .conftest import StubSystem, collect_spans
 from .test_batches import send_issue_batch, taken_placed_events
 
 EXPORTER = InMemorySpanExporter()
@@ -43,11 +41,8 @@ EXPORTER = InMemorySpanExporter()
 
 @pytest.fixture(scope="module", autouse=True)
 def provider() -> Iterator[None]:
-    """A global tracer provider for this module (OpenTelemetry allows one per process)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(tracer_provider)
+    """Finished spans land in EXPORTER (see ``collect_spans``)."""
+    collect_spans(EXPORTER)
     yield
 
 
