@@ -3,7 +3,8 @@
     nox -s bench [-- --rounds 3 --orders 6000 ...]     (or: python -m tests.bench.run ...)
 
 Not a test: it measures, prints a table and writes ``results/bench-<UTC>.json``
-(with every run's figures), each run's system log and, with ``--profile`` (the
+(with every run's figures), its picture ``results/bench-<UTC>.png``
+(:mod:`tests.bench.picture`), each run's system log and, with ``--profile`` (the
 default), a py-spy profile of every process under ``results/bench-<UTC>/``.
 
 For each of ``--rounds`` rounds it runs orderflow (distributed mode, every
@@ -281,7 +282,24 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(summary.format_table(report))
     print(f"\nreport: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    _picture(path)
     return 0
+
+
+def _picture(report: Path) -> None:
+    """Draw the report's picture beside it. The JSON is the source of truth: without
+    matplotlib, or should drawing fail, the run goes on with one line saying so."""
+    try:
+        from tests.bench import picture
+    except ImportError as exc:
+        print(f"bench: no picture, matplotlib is not installed ({exc})", file=sys.stderr)
+        return
+    try:
+        drawn = picture.draw(json.loads(report.read_text()), report.with_suffix(".png"))
+    except Exception as exc:  # the figures are safe in the JSON already
+        print(f"bench: no picture: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    print(f"picture: {drawn.relative_to(ROOT) if drawn.is_relative_to(ROOT) else drawn}")
 
 
 if __name__ == "__main__":
