@@ -1,7 +1,8 @@
 """Ports and host names agree across the stack: what each orderflow process listens on
 (ops.settings with the service's environment), its healthcheck, Kong's upstreams
 (ops/kong/kong.yaml), Prometheus's targets (ops/prometheus/prometheus.yml), the gateway's
-upstreams, the OTLP collector and Grafana's datasource; and what reaches the host."""
+upstreams, the OpenTelemetry Collector (ops/otel/collector.yaml) and Grafana's datasource;
+and what reaches the host."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .stack import (
 KONG_YAML = OPS / "kong" / "kong.yaml"
 PROMETHEUS_YML = OPS / "prometheus" / "prometheus.yml"
 GRAFANA_DATASOURCES = OPS / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+OTEL_COLLECTOR = OPS / "otel" / "collector.yaml"
 # Only these reach the host, and only on 127.0.0.1 (ops/compose.yaml's header says why).
 PUBLISHED = {"kong", "grafana", "jaeger", "prometheus", "rabbitmq"}
 
@@ -117,7 +119,7 @@ def test_the_gateway_reaches_each_service_on_the_port_it_listens_on(
         assert port == listening_port(compose, names[host])
 
 
-def test_traces_go_to_jaeger_s_otlp_http_port(compose: dict[str, Any]) -> None:
+def test_traces_go_to_the_collector_s_otlp_http_port(compose: dict[str, Any]) -> None:
     names = network_names(compose)
     kong = yaml.safe_load(KONG_YAML.read_text(encoding="utf-8"))
     endpoints = [
@@ -128,14 +130,14 @@ def test_traces_go_to_jaeger_s_otlp_http_port(compose: dict[str, Any]) -> None:
         if env.get("OTEL_TRACES_EXPORTER") == "otlp":
             endpoints.append(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert len(endpoints) > 1, "neither Kong nor the processes export traces"
+    collector = yaml.safe_load(OTEL_COLLECTOR.read_text(encoding="utf-8"))
+    http = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    listening = int(http.rsplit(":", 1)[1])
     for endpoint in endpoints:
         host, port = host_and_port(endpoint)
-        collector = compose["services"][names[host]]
-        env = environment(collector)
-        assert collector["image"].startswith("jaegertracing/all-in-one:"), endpoint
-        assert env.get("COLLECTOR_OTLP_ENABLED") == "true"
-        listening = env.get("COLLECTOR_OTLP_HTTP_HOST_PORT", ":4318").rsplit(":", 1)[1]
-        assert port == int(listening), f"{endpoint}: Jaeger takes OTLP/HTTP on {listening}"
+        image = compose["services"][names[host]]["image"]
+        assert image.startswith("otel/opentelemetry-collector-contrib:"), endpoint
+        assert port == listening, f"{endpoint}: the collector takes OTLP/HTTP on {listening}"
 
 
 def test_grafana_s_datasource_is_the_stack_s_prometheus(compose: dict[str, Any]) -> None:

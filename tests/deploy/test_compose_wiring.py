@@ -132,6 +132,16 @@ def test_every_orderflow_image_service_uses_one_image(compose: dict[str, Any]) -
     assert len(images) == 1 and None not in images, images
 
 
+def test_every_other_image_is_pinned_to_a_release(compose: dict[str, Any]) -> None:
+    # a moving tag (latest, or none) changes the stack under the tests' feet
+    for name, service in compose["services"].items():
+        if builds_this_repository(service):
+            continue
+        image = service["image"]
+        tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
+        assert re.match(r"v?\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
+
+
 # --- start order ------------------------------------------------------------------------
 
 
