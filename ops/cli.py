@@ -62,7 +62,8 @@ EXIT_STATUSES = """exit status:
   0  done
   1  done, and found a problem (audit: an invariant broken; demo: a check failed)
   2  configuration error (a variable holds a value orderflow cannot use)
-  3  a database or the broker cannot be reached (the line names the variable to check)"""
+  3  a database or the broker cannot be reached (the line names the variable to check);
+     for demo --attach, a front of the running system"""
 
 
 def _process_name(args: argparse.Namespace) -> str:
@@ -181,7 +182,12 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from ops import supervisor
+    from ops import bootstrap, supervisor
+
+    # Reach the database and the broker here first: Dramatiq would end in a traceback.
+    for database in bootstrap.init_databases(settings, [args.service]).values():
+        database.close()
+    bootstrap.broker_check(settings)()
 
     metrics_env = supervisor.worker_metrics_env(settings, args.service)
     supervisor.fresh_metrics_directory(metrics_env)

@@ -20,6 +20,7 @@ from ops.demo.client import Endpoints, call, describe, poll_until
 from ops.demo.driver import run_scenario
 from ops.demo.identity import Tokens, signing_keys
 from ops.settings import Settings
+from ops.unreachable import EXIT_UNREACHABLE
 
 READY_TIMEOUT = 60.0  # seconds for a started system to answer GET /ready
 STOP_TIMEOUT = 30.0  # seconds between SIGINT and SIGKILL
@@ -112,11 +113,19 @@ def tokens_for(settings: Settings) -> Tokens | None:
 def attached(settings: Settings, endpoints: Endpoints, args: argparse.Namespace) -> int:
     """Run the scenario against a system that is already running, if both services are
     ready and a key to sign tokens with is configured (or in ``settings.data_dir``)."""
-    for base in (endpoints.orders, endpoints.invoices):
-        if (reply := call("GET", f"{base}/ready", token=None)).status != 200:
+    for service, base in (("orders", endpoints.orders), ("invoices", endpoints.invoices)):
+        if (reply := call("GET", f"{base}/ready", token=None)).status == 0:
+            print(
+                f"orderflow: cannot reach the {service} front (check ORDERFLOW_HOST and "
+                f"{service.upper()}_PORT: {base}): {describe(reply)}; start the system "
+                "first, or leave out --attach",
+                file=sys.stderr,
+            )
+            return EXIT_UNREACHABLE
+        if reply.status != 200:
             print(
                 f"orderflow demo: GET {base}/ready: {describe(reply)}; "
-                "start the system first, or leave out --attach",
+                "wait until the system is ready, or leave out --attach",
                 file=sys.stderr,
             )
             return 1

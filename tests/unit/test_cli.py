@@ -190,3 +190,66 @@ def test_demo_json_prints_the_summary_alone_on_stdout(tmp_path) -> None:
     assert sum(summary["orders_by_status"].values()) == 24
     assert summary["checks"] and all(c["result"] in ("PASS", "SKIP") for c in summary["checks"])
     assert "placing 24 orders" in done.stderr
+
+
+# -- every command, its exit status ----------------------------------------------------
+
+# Ports nothing listens on, one per server: every connection is refused at once.
+DOWN = {
+    "ORDERS_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:1/orders",
+    "INVOICES_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:2/invoices",
+    "BROKER_URL": "amqp://guest:secret@127.0.0.1:3/%2F",
+    "ORDERS_PORT": "4",  # demo --attach: no front there either
+    "INVOICES_PORT": "5",
+    "ORDERFLOW_JWT_SECRET": "x" * 40,
+}
+
+
+def orderflow(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ops.cli ARGS`` as a user runs it, with ``env`` over a clean environment."""
+    base = {key: value for key, value in os.environ.items() if not key.endswith("_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["migrate"], "the orders database"),
+        (["migrate", "--status"], "the orders database"),
+        (["audit"], "the orders database"),
+        (["serve", "orders"], "the orders database"),
+        (["serve", "invoices"], "the invoices database"),
+        (["relay", "orders"], "the orders database"),
+        (["worker", "invoices"], "the invoices database"),
+        (["up"], "the orders database"),
+        (["demo", "--attach"], "the orders front"),
+        (["dlq", "list"], "the orders database"),
+        (["dlq", "replay", "--all"], "the orders database"),
+        (["dlq", "recover"], "the orders database"),
+    ],
+    ids=" ".join,
+)
+def test_every_command_that_cannot_reach_a_server_says_which_in_one_line_and_exits_3(
+    args: list[str], what: str
+) -> None:
+    done = orderflow(args, **DOWN)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert lines[-1].startswith(f"orderflow: cannot reach {what} (check "), lines
+    assert "Traceback" not in done.stderr
+    assert "pw@" not in done.stderr and "secret@" not in done.stderr
+
+
+def test_a_value_orderflow_cannot_use_is_a_configuration_error_with_status_2() -> None:
+    done = orderflow(["migrate"], **{**DOWN, "HTTP_THREADS": "many"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("orderflow: configuration error: ")
+    assert "HTTP_THREADS" in done.stderr
+    assert "Traceback" not in done.stderr
