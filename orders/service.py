@@ -20,7 +20,7 @@ from ops.shared import dead_letters, dedupe, metrics
 from ops.shared.clock import utcnow
 from ops.shared.database import is_postgres, unit_of_work
 from ops.shared.money import format_minor
-from ops.shared.tracing import current_carrier_json, restored
+from ops.shared.tracing import current_carrier_json, linked_trace
 from orders import writes
 from orders.domain import (
     CancelReason,
@@ -231,7 +231,11 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
             query = query.for_update(skip_locked=True)
         overdue = list(query)
         for order in overdue:
-            with restored(order.trace_context):  # the compensation joins the order's trace
+            # The compensation is a trace of its own, linked to the order's: that one
+            # ended minutes ago, and a tail-sampling collector would drop its late spans.
+            with linked_trace(
+                "expire order", order.trace_context, {"orderflow.order_id": str(order.id)}
+            ):
                 writes.cancel(order, CancelReason.EXPIRED)
                 writes.note(
                     order,

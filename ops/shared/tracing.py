@@ -107,6 +107,30 @@ def restored(carrier: dict[str, str] | str | None) -> Iterator[None]:
 
 
 @contextmanager
+def linked_trace(
+    name: str, carrier: dict[str, str] | str | None, attributes: Mapping[str, str]
+) -> Iterator[None]:
+    """Run the block in a new trace: a root span ``name`` linked to the span in ``carrier``
+    (the trace that caused the work), current for the block.
+
+    For work that happens long after its trace ended (the saga deadline, minutes later):
+    a tail-sampling collector has decided on the old trace by then and would drop late
+    spans of a trace it did not keep; a trace of its own is decided on its own, and the
+    link leads back to the first one.
+    """
+    if isinstance(carrier, str):
+        carrier = json.loads(carrier)
+    cause = carried_span_context(carrier) if carrier else None
+    with tracer.start_as_current_span(
+        name,
+        context=context.Context(),  # no parent: a new trace
+        links=[trace.Link(cause)] if cause is not None else (),
+        attributes=dict(attributes),
+    ):
+        yield
+
+
+@contextmanager
 def untraced() -> Iterator[None]:
     """Suppress instrumentation spans (SQL, HTTP) in the block: for housekeeping such as
     outbox polling and readiness probes, which would otherwise start a trace per poll."""

@@ -103,14 +103,23 @@ def test_a_retried_step_stays_in_the_trace_of_the_request(
     assert second.attributes["messaging.dramatiq.retries"] == 1
 
 
-def test_the_deadline_cancellation_joins_the_orders_trace(stub_system: StubSystem) -> None:
+def test_the_deadline_cancellation_is_a_trace_of_its_own_linked_to_the_orders(
+    stub_system: StubSystem,
+) -> None:
     with trace.get_tracer("test").start_as_current_span("POST /orders") as request:
-        orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
+        placed = orders.place_order(NewOrder("c1", "EUR", (Line("A", 1, 100),)))
     assert orders.expire_overdue(timeout_seconds=0) == 1
     stub_system.drain()
-    voids = consumers("void_invoice")  # one per OrderCancelled (a late invoice asks again)
-    assert voids
-    assert {void.context.trace_id for void in voids} == {request.get_span_context().trace_id}
+    (expiry,) = [s for s in EXPORTER.get_finished_spans() if s.name == "expire order"]
+    assert expiry.parent is None
+    assert expiry.context.trace_id != request.get_span_context().trace_id
+    assert [link.context.span_id for link in expiry.links] == [request.get_span_context().span_id]
+    assert expiry.attributes["orderflow.order_id"] == str(placed.id)
+    # the compensation runs in the expiry's trace (an invoice issued meanwhile asks for
+    # it again from its own step, in the order's trace)
+    voids = {void.context.trace_id for void in consumers("void_invoice")}
+    assert expiry.context.trace_id in voids
+    assert voids <= {expiry.context.trace_id, request.get_span_context().trace_id}
 
 
 def test_json_log_lines_carry_the_trace_and_the_saga_ids() -> None:
