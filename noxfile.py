@@ -54,6 +54,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_gateway(session: nox.Session) -> None:
+    """The gateway's GET /me/orders/{id} on the real services: requests per second, p99 and
+    CPU per request over 3 rounds (its own vhost, databases and ports; not a test; see
+    docs/gateway.md)."""
+    session.install("-c", CONSTRAINTS, "-e", ".")
+    session.run("python", "-m", "tests.bench.gateway", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
     """Worker memory over a 10-minute open-loop soak on the local RabbitMQ and PostgreSQL
     (its own vhost, databases and ports, so it can run beside ``bench``); fails when a

@@ -6,11 +6,13 @@ used: ``unavailable`` (no connection, or a 503), ``timeout`` (no complete answer
 before the deadline), ``error`` (another 5xx, a broken connection, a body that
 is not JSON). Calls run on a shared thread pool so independent ones overlap.
 
-Each service has a pool of keep-alive connections (urllib3), as many as the
-thread pool has threads: a call takes an idle connection, or opens one, and
-gives it back when it has read the whole answer. A connection the service has
-closed while idle is noticed before it is used and replaced. No call is
-retried: a failure is the caller's to report (``partial_failures``).
+Each service has a pool of keep-alive connections (:mod:`gateway.connections`):
+a call takes an idle connection, or opens one, and gives it back when it has
+read the whole answer. A connection the service has closed while idle is
+noticed before it is used and replaced; should the service close it in the
+instant between that check and the request, a GET is sent once more on a new
+connection (the request never reached the service). Nothing else is retried: a
+failure is the caller's to report (``partial_failures``).
 
 Each call is a CLIENT span, a child of the span current when it was started
 (the gateway's SERVER span), and the ``traceparent`` sent to the service names
@@ -19,6 +21,7 @@ that CLIENT span, so the service's SERVER span is its child.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,16 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-import urllib3
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
 
+from gateway.connections import KeepAlivePool
 from ops.shared.tracing import current_carrier
 
 Reason = Literal["unavailable", "timeout", "error"]
@@ -143,13 +140,9 @@ class ServiceClient:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.origin = f"{parts.scheme}://{parts.netloc}"
-        pool_class = (
-            urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        )
-        # block=False: a burst beyond idle_connections opens more, closed after use.
-        self.connections = pool_class(
-            self.host, self.port, maxsize=idle_connections, block=False, retries=False
-        )
+        self.https = parts.scheme == "https"
+        # a burst beyond idle_connections opens more, closed after use
+        self.connections = KeepAlivePool(self._connection, idle_connections)
 
     def start(
         self,
@@ -182,12 +175,10 @@ class ServiceClient:
 
     def _traced(self, parent: context.Context, request: _Request) -> Outcome:
         """:meth:`_exchange` inside a CLIENT span whose ``traceparent`` the service gets."""
-        with tracer.start_as_current_span(
+        span = tracer.start_span(
             f"{request.method} {self.service}",
             context=parent,
             kind=SpanKind.CLIENT,
-            record_exception=False,
-            set_status_on_exception=False,
             attributes={
                 "http.request.method": request.method,
                 "server.address": self.host,
@@ -195,8 +186,13 @@ class ServiceClient:
                 "url.full": self.origin + request.target,
                 "peer.service": self.service,
             },
-        ) as span:
-            request.headers.update(current_carrier())  # names this span, when there is one
+        )
+        try:
+            sent = span.get_span_context()
+            if sent.is_valid:  # tracing is on: the service's span is this span's child
+                request.headers["traceparent"] = (
+                    f"00-{sent.trace_id:032x}-{sent.span_id:016x}-{sent.trace_flags:02x}"
+                )
             outcome = self._exchange(request)
             if isinstance(outcome, Reply):
                 span.set_attribute("http.response.status_code", outcome.status)
@@ -204,53 +200,89 @@ class ServiceClient:
                 span.set_attribute("error.type", outcome.reason)
                 span.set_status(Status(StatusCode.ERROR, outcome.detail))
             return outcome
+        finally:
+            span.end()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        """A new connection, not yet connected."""
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port)
+        return http.client.HTTPConnection(self.host, self.port)
 
     def _exchange(self, request: _Request) -> Outcome:
         """Run one request on a pooled connection, never past its deadline. Whatever the
         service does (refuse, stall, break the connection, answer garbage) comes back as
         an outcome, never as an exception."""
-        response = self._send(request)
-        if isinstance(response, Failure):
+        connection, reused = self.connections.take()
+        outcome = self._attempt(request, connection, reused)
+        if outcome is _CLOSED_WHILE_IDLE:  # the request never reached the service
+            outcome = self._attempt(request, self._connection(), False)
+        assert outcome is not _CLOSED_WHILE_IDLE
+        return outcome
+
+    def _attempt(
+        self, request: _Request, connection: http.client.HTTPConnection, reused: bool
+    ) -> Any:
+        """One exchange on ``connection``: an outcome, or ``_CLOSED_WHILE_IDLE`` when a
+        reused connection turned out closed before a GET's answer began."""
+        response = self._connect(request, connection) or self._send(request, connection, reused)
+        if not isinstance(response, http.client.HTTPResponse):
             return response
         try:
-            raw = _read(response, request.deadline)
-        except (ReadTimeoutError, TimeoutError):
-            response.close()
+            raw = _read(response, connection, request.deadline)
+        except TimeoutError:
+            connection.close()
             return self._failure("timeout", f"no answer within {self.timeout:g} s")
-        except (HTTPError, OSError) as exc:
-            response.close()
-            return self._failure("error", f"the connection broke: {_cause(exc)}")
-        finally:
-            response.release_conn()  # back to the pool, or dropped if it was closed
-        return self._interpret(response.status, raw, dict(response.headers))
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            return self._failure("error", f"the connection broke: {type(exc).__name__}")
+        if raw is None:
+            connection.close()
+            return self._failure("error", f"the answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        if response.will_close:
+            connection.close()
+        else:
+            self.connections.give_back(connection)
+        return self._interpret(response.status, raw, dict(response.getheaders()))
 
-    def _send(self, request: _Request) -> urllib3.BaseHTTPResponse | Failure:
-        """Send the request and read the answer's head; a failure if that cannot be done."""
+    def _send(self, request: _Request, connection: http.client.HTTPConnection, reused: bool) -> Any:
+        """Send the request and read the answer's head: the response, a failure, or
+        ``_CLOSED_WHILE_IDLE``."""
+        try:
+            _limit(connection, request.deadline)
+            connection.request(
+                request.method, request.target, body=request.payload, headers=request.headers
+            )
+            _limit(connection, request.deadline)
+            return connection.getresponse()
+        except TimeoutError:
+            connection.close()
+            return self._failure("timeout", f"no answer within {self.timeout:g} s")
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            if reused and request.method == "GET" and isinstance(exc, _HUNG_UP):
+                return _CLOSED_WHILE_IDLE
+            return self._failure("error", f"the connection broke: {type(exc).__name__}")
+
+    def _connect(self, request: _Request, connection: http.client.HTTPConnection) -> Any:
+        """Connect ``connection`` if it is new; a failure if that cannot be done in time."""
+        if connection.sock is not None:
+            return None
         remaining = request.deadline - time.monotonic()
         if remaining <= 0:
             return self._failure("timeout", f"no answer within {self.timeout:g} s")
+        connection.timeout = remaining
         try:
-            return self.connections.urlopen(
-                request.method,
-                request.target,
-                body=request.payload,
-                headers=request.headers,
-                timeout=urllib3.Timeout(connect=remaining, read=remaining),
-                preload_content=False,
-                release_conn=False,
-            )
-        except NewConnectionError as exc:
-            return self._failure("unavailable", f"cannot connect: {_cause(exc)}")
-        except ConnectTimeoutError:
+            connection.connect()
+        except TimeoutError:
+            connection.close()
             return self._failure("timeout", f"no connection within {self.timeout:g} s")
-        except ReadTimeoutError:
-            return self._failure("timeout", f"no answer within {self.timeout:g} s")
-        except (HTTPError, OSError) as exc:
-            return self._failure("error", f"the connection broke: {_cause(exc)}")
+        except OSError as exc:
+            connection.close()
+            return self._failure("unavailable", f"cannot connect: {exc}")
+        return None
 
     def _interpret(self, status: int, raw: bytes, headers: dict[str, str]) -> Outcome:
-        if len(raw) > MAX_RESPONSE_BYTES:
-            return self._failure("error", f"the answer exceeds {MAX_RESPONSE_BYTES} bytes")
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -271,35 +303,40 @@ class ServiceClient:
 _NOT_JSON = object()
 
 
-def _read(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
-    """The whole body, at most ``MAX_RESPONSE_BYTES + 1`` bytes of it (the connection is
-    closed if more is left), each socket read waiting only until ``deadline``."""
+# How a connection closed by the service shows when it is used: the request could not be
+# written, or the answer ended before its status line.
+_HUNG_UP = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+_CLOSED_WHILE_IDLE = object()
+
+
+def _read(
+    response: http.client.HTTPResponse, connection: http.client.HTTPConnection, deadline: float
+) -> bytes | None:
+    """The whole body, or ``None`` if it is larger than ``MAX_RESPONSE_BYTES`` (the rest
+    is not read); each socket read waits only until ``deadline`` (an answer that closes
+    the connection keeps the socket's last limit: ``http.client`` hands it over)."""
+    if response.length is not None and response.length <= MAX_RESPONSE_BYTES:
+        _limit(connection, deadline)
+        return response.read()  # one read: the usual answer, with a Content-Length
     chunks = []
     size = 0
     while size <= MAX_RESPONSE_BYTES:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        sock = getattr(response.connection, "sock", None)
-        if sock is not None:
-            sock.settimeout(remaining)
+        _limit(connection, deadline)
         chunk = response.read(min(READ_CHUNK, MAX_RESPONSE_BYTES + 1 - size))
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
-    response.close()  # too large: the rest is not read, so the connection is not reused
-    return b"".join(chunks)
+    return None
 
 
-def _cause(exc: BaseException) -> str:
-    """The class name of the error underneath urllib3's wrapping (``ConnectionRefusedError``)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        inner = exc.__cause__ or exc.__context__
-        if not isinstance(inner, BaseException):
-            break
-        exc = inner
-    return type(exc).__name__
+def _limit(connection: http.client.HTTPConnection, deadline: float) -> None:
+    """Let the next socket operation wait only until ``deadline`` (``TimeoutError`` if past)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    if connection.sock is not None:
+        connection.sock.settimeout(remaining)
 
 
 def _title(body: Any) -> str:

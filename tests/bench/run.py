@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ops.settings import Settings
-from tests.bench import batches, history, identity, phases, procs, profiling, system
+from tests.bench import batches, history, identity, phases, procs, profiling, sink, system
 from tests.bench.systems import HOST, SYSTEMS, System, systems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,28 +197,11 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def _stop(sink: subprocess.Popen[bytes]) -> None:
-    """Stop the OTLP sink: SIGTERM (which it handles even where SIGINT is ignored, as in
-    a background job of a non-interactive shell), then kill it if it has not exited."""
-    sink.send_signal(signal.SIGTERM)
-    try:
-        sink.wait(10)
-    except subprocess.TimeoutExpired:
-        sink.kill()
-        sink.wait()
-
-
 def _sink(folder: Path) -> subprocess.Popen[bytes]:
-    if system.port_in_use(HOST, SINK_PORT):
-        raise system.BenchSetupError(f"{HOST}:{SINK_PORT} (the OTLP sink's port) is in use")
-    log = (folder / "otlp-sink.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.sink", "--port", str(SINK_PORT)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    try:
+        return sink.start(SINK_PORT, (folder / "otlp-sink.log").open("wb"), ROOT)
+    except RuntimeError as exc:
+        raise system.BenchSetupError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     suts = systems(folder)
     busy = procs.host_busy_percent()
     runs: list[dict[str, Any]] = []
-    sink = _sink(folder)
+    otlp_sink = _sink(folder)
     try:
         for number in range(1, args.rounds + 1):
             pair = [name for name in ("orderflow", "naive") if name in args.systems]
@@ -258,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:
-        _stop(sink)
+        sink.stop(otlp_sink)
     report = {
         "benchmark": "orderflow vs the naive chain: POST /orders -> confirmed",
         "started_at": started_at.isoformat(timespec="seconds"),

@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import socket
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,6 +42,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         return
+
+
+def start(port: int, log: IO[bytes], cwd: Path) -> subprocess.Popen[bytes]:
+    """Run the sink on ``127.0.0.1:port`` as a child in its own session, output to ``log``;
+    raises :class:`RuntimeError` if the port is taken."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"127.0.0.1:{port} (the OTLP sink's port) is in use")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.sink", "--port", str(port)],
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(sink: subprocess.Popen[bytes]) -> None:
+    """Stop the sink: SIGTERM (which it handles even where SIGINT is ignored, as in a
+    background job of a non-interactive shell), then kill it if it has not exited."""
+    sink.send_signal(signal.SIGTERM)
+    try:
+        sink.wait(10)
+    except subprocess.TimeoutExpired:
+        sink.kill()
+        sink.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import pytest
 from graphql import build_schema, get_introspection_query, parse, validate
 from opentelemetry import trace
 
+from gateway import clients
 from gateway.app import create_app
 from gateway.limits import depth_limit
 from ops import bootstrap
@@ -190,6 +191,7 @@ def test_an_order_in_detail_has_its_full_invoice_and_its_timeline_and_forwards_t
     # An untraced gateway passes the caller's trace headers through (a traced one sends
     # its own span's); another module may have installed a global tracer provider.
     monkeypatch.setattr(tracing, "tracer", trace.NoOpTracer())
+    monkeypatch.setattr(clients, "tracer", trace.NoOpTracer())  # and no CLIENT spans
     # Given an order the saga confirmed
     order_id = place(services, token("c1"))["id"]
     services.system.drain()

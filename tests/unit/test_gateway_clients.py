@@ -4,6 +4,7 @@ per upstream call, and every way a service can misbehave coming back as an outco
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import socket
 import threading
@@ -15,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from gateway import connections
 from gateway.clients import MAX_RESPONSE_BYTES, Failure, Reply, ServiceClient
 
 from .conftest import collect_spans
@@ -159,6 +161,45 @@ def test_a_connection_the_service_closed_while_idle_is_replaced_and_the_call_suc
     assert server.connections == 2
 
 
+def test_a_get_on_a_connection_closed_in_the_instant_before_is_sent_again_and_a_post_is_not(
+    pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a service that hangs up after each answer, and the idle check too late to see it
+    monkeypatch.setattr(connections, "_still_open", lambda connection: True)
+
+    def answer_then_hang_up(head: bytes) -> tuple[bytes, bool]:
+        return answer(b"{}"), True
+
+    with scripted(answer_then_hang_up) as server:
+        client = client_for(server.url, pool)
+        assert isinstance(client.call("GET", "/orders/1"), Reply)
+        assert server.closed.acquire(timeout=5)
+        # a GET finds the pooled connection closed and is sent again on a new one
+        again = client.call("GET", "/orders/1")
+        assert server.closed.acquire(timeout=5)
+        # a POST is not sent twice: the caller hears the connection broke
+        post = client.call("POST", "/orders", body={"currency": "EUR"})
+    assert isinstance(again, Reply)
+    assert isinstance(post, Failure) and post.detail.startswith("the connection broke")
+    assert server.connections == 2  # the first, the GET's second try (the POST's is dead)
+    assert len(server.heads) == 2  # the POST never reached it, and was not sent again
+
+
+def test_no_more_idle_connections_are_kept_than_asked() -> None:
+    made = []
+
+    def factory() -> http.client.HTTPConnection:
+        made.append(http.client.HTTPConnection("127.0.0.1", 1))
+        return made[-1]
+
+    keeper = connections.KeepAlivePool(factory, keep=2)
+    taken = [keeper.take() for _ in range(3)]
+    assert [reused for _, reused in taken] == [False, False, False]
+    for connection, _ in taken:
+        keeper.give_back(connection)
+    assert keeper.idle() == 2
+
+
 def test_each_call_is_a_client_span_and_the_service_sees_its_traceparent(
     pool: ThreadPoolExecutor,
 ) -> None:
@@ -189,7 +230,7 @@ def test_a_call_that_fails_is_an_error_span_naming_the_reason(pool: ThreadPoolEx
     with refusing_port() as url:
         outcome = client_for(url, pool).call("GET", "/orders/1")
     assert isinstance(outcome, Failure) and outcome.reason == "unavailable"
-    assert "ConnectionRefusedError" in outcome.detail
+    assert "Connection refused" in outcome.detail
     (span,) = client_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "unavailable"
