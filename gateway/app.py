@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import falcon
 from falcon.routing import CompiledRouter
 
+from gateway import console
 from gateway.clients import ServiceClient
 from gateway.compose import Upstream
 from gateway.graphql import build_schema
@@ -47,8 +48,9 @@ def create_app(
         middleware=[
             ServerSpans(untraced_paths=PUBLIC_PATHS),
             HttpMetrics("gateway", router),
-            Authentication(token_keys, PUBLIC_PATHS),
+            Authentication(token_keys, PUBLIC_PATHS, public_prefixes=[console.PREFIX]),
             BodyLimit(MAX_BODY_BYTES),
+            console.SecurityHeaders(),
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
@@ -63,4 +65,7 @@ def create_app(
     app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
     app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
     app.add_route("/metrics", MetricsResource())
+    files = console.ConsoleFiles(console.load_files())
+    app.add_route(console.PREFIX, files)
+    app.add_route(f"{console.PREFIX}/{{name}}", files)
     return app

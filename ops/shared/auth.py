@@ -140,7 +140,8 @@ VERIFIED_TOKENS = 10_000  # tokens remembered per process after a successful ver
 
 
 class Authentication:
-    """Falcon middleware: every request but the public paths needs a valid Bearer token.
+    """Falcon middleware: every request but the public paths (and those under a public
+    prefix, such as the console's files) needs a valid Bearer token.
 
     Sets ``req.context.principal``.
 
@@ -151,13 +152,21 @@ class Authentication:
     checked on every use.
     """
 
-    def __init__(self, keys: TokenKeys, public_paths: Iterable[str]) -> None:
+    def __init__(
+        self, keys: TokenKeys, public_paths: Iterable[str], public_prefixes: Iterable[str] = ()
+    ) -> None:
         self.keys = keys
         self.public_paths = frozenset(public_paths)
+        self.public_prefixes = tuple(f"{prefix.rstrip('/')}/" for prefix in public_prefixes)
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.path in self.public_paths or req.method == "OPTIONS":
+        if (
+            req.path in self.public_paths
+            or req.method == "OPTIONS"
+            or req.path.startswith(self.public_prefixes)
+            or f"{req.path}/" in self.public_prefixes
+        ):
             req.context.principal = None
             return
         header = req.get_header("Authorization") or ""

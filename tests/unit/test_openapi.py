@@ -24,7 +24,7 @@ from ops.shared.openapi import OpenApiDocument, load_document, openapi_path, rou
 from .conftest import StubSystem
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/metrics"}
+PUBLIC_PATHS = {"/health", "/ready", "/openapi.json", "/metrics", "/console", "/console/{name}"}
 ORDER = {"currency": "EUR", "lines": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.34"}]}
 
 
@@ -143,6 +143,7 @@ def concrete(path: str) -> str:
         path.replace("{order_id}", str(uuid.UUID(int=1)))
         .replace("{invoice_id}", str(uuid.UUID(int=2)))
         .replace("{customer_id}", "c1")
+        .replace("{name}", "index.html")
     )
 
 

@@ -1,0 +1,53 @@
+// The console's router: #/orders, #/orders/<id>; sign-in when there is no token.
+
+import { ApiError, SignedOut, principal, signOut, token } from "/console/api.js";
+import { show } from "/console/dom.js";
+import { orderView, ordersView, signInView } from "/console/views.js";
+
+const view = document.getElementById("view");
+const message = document.getElementById("message");
+const nav = document.getElementById("nav");
+
+function say(text) {
+  message.textContent = text || "";
+  message.hidden = !text;
+}
+
+async function route(reason) {
+  say("");
+  if (!token()) {
+    nav.hidden = true;
+    signInView(view, reason, () => {
+      if (location.hash === "#/orders") route();
+      else location.hash = "#/orders";
+    });
+    return;
+  }
+  const who = principal();
+  nav.hidden = false;
+  document.getElementById("who").textContent = `${who.role} ${who.subject}`;
+  const [path, query] = (location.hash.slice(1) || "/orders").split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean);
+  try {
+    if (parts[0] === "orders" && parts[1]) await orderView(view, decodeURIComponent(parts[1]));
+    else await ordersView(view, params);
+  } catch (error) {
+    if (error instanceof SignedOut) {
+      route(`Signed out: ${error.message}. Sign in again.`);
+    } else if (error instanceof ApiError) {
+      show(view);
+      say(error.status === 404 ? "Not found." : `${error.status}: ${error.message}`);
+    } else {
+      say(`Something went wrong: ${error.message}`);
+    }
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  signOut();
+  location.hash = "";
+  route("Signed out.");
+});
+window.addEventListener("hashchange", () => route());
+route();
