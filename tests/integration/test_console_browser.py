@@ -1,0 +1,183 @@
+"""The console in a real headless Chromium (Debian's chromium and chromium-driver, driven
+by Selenium) against a distributed orderflow on the real RabbitMQ and PostgreSQL.
+
+Outside CI a missing browser skips these tests with the reason; under ``CI=true`` it
+fails them (``.ci/run`` installs it). A screenshot of each view lands in
+``results/console/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("ORDERFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("ORDERFLOW_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "results" / "console"
+XSS_SKU = "<img src=x onerror=alert(1)>"
+WAIT = 15  # seconds for the page to show what it must
+
+
+def _missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (Path(path).exists() or shutil.which(path)):
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium, from Debian's packages (nothing downloads a browser)."""
+    if (reason := _missing()) is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the browser tests cannot run: {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def console_url(cluster: Cluster) -> str:
+    return f"http://127.0.0.1:{cluster.ports['gateway']}/console/"
+
+
+def sign_in(browser: Any, cluster: Cluster, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(console_url(cluster))
+    found(browser, "#token").send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
+
+
+def found(browser: Any, selector: str) -> Any:
+    """The element ``selector`` once it is there (polled up to WAIT seconds)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    located = shown.presence_of_element_located((By.CSS_SELECTOR, selector))
+    return WebDriverWait(browser, WAIT).until(located)
+
+
+def screenshot(browser: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def no_alert(browser: Any) -> bool:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        browser.switch_to.alert  # noqa: B018 - raises when there is none
+    except NoAlertPresentException:
+        return True
+    return False
+
+
+def place(cluster: Cluster, customer: str, sku: str) -> str:
+    body = {"currency": "EUR", "lines": [{"sku": sku, "quantity": 2, "unit_price": "12.50"}]}
+    status, order, _ = cluster.request(
+        "POST",
+        "orders",
+        "/orders",
+        body,
+        {"Idempotency-Key": f"console-{customer}-{sku[:8]}"},
+        token=cluster.token(customer),
+    )
+    assert status == 201, order
+    return order["id"]
+
+
+def test_a_customer_finds_their_order_and_reads_every_step_of_its_saga_in_order(
+    cluster: Cluster, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    # Given a confirmed order of c1 whose SKU is an HTML payload
+    order_id = place(cluster, "c1", XSS_SKU)
+    cluster.wait_for_status(order_id, "confirmed")
+    # When c1 signs in to the console
+    sign_in(browser, cluster, cluster.token("c1"))
+    row = found(browser, f'#orders tr[data-order="{order_id}"]')
+    assert "confirmed" in row.text and "25.00 EUR" in row.text
+    screenshot(browser, "orders")
+    # And opens the order
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    found(browser, "#timeline li")
+    steps = browser.find_elements(By.CSS_SELECTOR, "#timeline li")
+    # Then its saga shows every step, in order, and its invoice
+    assert [step.get_attribute("data-event") for step in steps] == [
+        "OrderPlaced",
+        "InvoiceIssued",
+    ]
+    assert found(browser, "#invoice-fields").text.count("INV-") == 1
+    # And the SKU is shown as the characters it is, never run
+    assert found(browser, "td.sku").text == XSS_SKU
+    assert browser.find_elements(By.CSS_SELECTOR, "#lines img") == []
+    assert no_alert(browser)
+    screenshot(browser, "order")
+
+
+def test_a_customer_typing_another_customers_order_id_is_told_not_found(
+    cluster: Cluster, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    theirs = place(cluster, "c2", "SKU-THEIRS")
+    cluster.wait_for_status(theirs, "confirmed")
+    sign_in(browser, cluster, cluster.token("c1"))
+    found(browser, "#order-lookup").send_keys(theirs)
+    browser.find_element(By.ID, "find").click()
+    message = found(browser, "#message:not([hidden])")
+    assert message.text == "Not found."
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline") == []
+    screenshot(browser, "not-found")
+
+
+def test_a_refused_token_sends_the_user_back_to_sign_in_with_a_message(
+    cluster: Cluster, browser: Any
+) -> None:
+    sign_in(browser, cluster, "not-a-token")
+    reason = found(browser, "#sign-in-reason")
+    assert reason.text.startswith("Signed out:")
+    assert browser.execute_script("return sessionStorage.getItem('orderflow.token')") is None
+    assert not browser.find_element("id", "nav").is_displayed()
+    screenshot(browser, "sign-in")
+
+
+def test_every_console_answer_carries_the_content_security_policy(cluster: Cluster) -> None:
+    for name in ("", "main.js", "api.js", "dom.js", "views.js", "console.css", "missing.js"):
+        request = urllib.request.Request(console_url(cluster) + name)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                headers = response.headers
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+            headers = error.headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"], name
+        assert headers["X-Content-Type-Options"] == "nosniff"
