@@ -12,7 +12,15 @@ from gateway.clients import ServiceClient
 from gateway.compose import Upstream
 from gateway.graphql import build_schema
 from gateway.outcomes import UpstreamProblem
-from gateway.resources import GraphQL, MyOrder, MyOrders, Readiness, handle_upstream_problem
+from gateway.resources import (
+    GraphQL,
+    MyOrder,
+    MyOrders,
+    OpsOrder,
+    OpsOrders,
+    Readiness,
+    handle_upstream_problem,
+)
 from ops.shared.auth import Authentication, TokenKeys
 from ops.shared.bodies import BodyLimit
 from ops.shared.errors import DomainError
@@ -28,7 +36,12 @@ UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
 
 
 def create_app(
-    *, orders_url: str, invoices_url: str, timeout: float, token_keys: TokenKeys
+    *,
+    orders_url: str,
+    invoices_url: str,
+    timeout: float,
+    token_keys: TokenKeys,
+    trace_url_template: str | None = None,
 ) -> falcon.App:
     """The gateway HTTP app: no database; the services at ``orders_url`` and
     ``invoices_url`` are called with ``timeout`` seconds per call.
@@ -62,10 +75,12 @@ def create_app(
     app.add_route("/ready", Readiness(upstream))
     app.add_route("/me/orders", MyOrders(upstream))
     app.add_route("/me/orders/{order_id:uuid}", MyOrder(upstream))
+    app.add_route("/ops/orders", OpsOrders(upstream))
+    app.add_route("/ops/orders/{order_id:uuid}", OpsOrder(upstream))
     app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
     app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
     app.add_route("/metrics", MetricsResource())
-    files = console.ConsoleFiles(console.load_files())
+    files = console.ConsoleFiles(console.load_files(trace_url_template))
     app.add_route(console.PREFIX, files)
     app.add_route(f"{console.PREFIX}/{{name}}", files)
     return app

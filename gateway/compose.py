@@ -17,7 +17,9 @@ from gateway.clients import Failure, ServiceClient
 from gateway.outcomes import canonical_id, optional_items, required, required_items
 from ops.shared.idempotency import validate_key
 
-LIST_PARAMS = ("status", "limit", "cursor")  # what /me/orders passes on to GET /orders
+# what /me/orders passes on to GET /orders; /ops/orders adds customer_id
+LIST_PARAMS = ("status", "cancel_reason", "created_after", "created_before", "limit", "cursor")
+OPERATOR_LIST_PARAMS = (*LIST_PARAMS, "customer_id")
 SUMMARY_FIELDS = ("id", "number", "status", "total")
 
 
@@ -32,12 +34,14 @@ class Upstream:
 def my_orders(
     upstream: Upstream, forward: Mapping[str, str], query: Mapping[str, str | None]
 ) -> dict[str, Any]:
-    """A page of the caller's orders, each with ``invoice`` (a summary or ``None``).
+    """A page of the caller's orders (all orders, for an operator), each with ``invoice``
+    (a summary or ``None``).
 
-    ``query`` may hold ``status``, ``limit`` and ``cursor`` (the orders service
-    validates them). The page's invoices come from ONE batched invoices call.
+    ``query`` holds the list's parameters (:data:`LIST_PARAMS`, and ``customer_id``
+    from an operator); the orders service validates them. The page's invoices come
+    from ONE batched invoices call.
     """
-    params = [(name, query[name]) for name in LIST_PARAMS if query.get(name) is not None]
+    params = [(name, value) for name, value in query.items() if value is not None]
     orders, page = required_items(
         upstream.orders.call("GET", "/orders", params=params, headers=forward)
     )

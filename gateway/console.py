@@ -15,6 +15,7 @@ public, like ``/openapi.json``.
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 
 import falcon
@@ -27,6 +28,7 @@ FILES = {  # name -> content type
     "api.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "views.js": "text/javascript; charset=utf-8",
+    "config.json": "application/json",  # made from the settings, not a file
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -39,10 +41,13 @@ SECURITY_HEADERS = {
 }
 
 
-def load_files() -> dict[str, bytes]:
-    """Every console file's bytes, read once from the package."""
+def load_files(trace_url_template: str | None = None) -> dict[str, bytes]:
+    """Every console file's bytes, read once from the package, and ``config.json``: what
+    the page must know of the settings (the link to a trace, ``{trace_id}`` in it)."""
     folder = resources.files("gateway") / "console"
-    return {name: (folder / name).read_bytes() for name in FILES}
+    files = {name: (folder / name).read_bytes() for name in FILES if name != "config.json"}
+    files["config.json"] = json.dumps({"trace_url_template": trace_url_template}).encode()
+    return files
 
 
 class ConsoleFiles:

@@ -14,7 +14,7 @@ from gateway.clients import forwarded_headers
 from gateway.compose import Upstream
 from gateway.graphql import Context, execute
 from gateway.outcomes import UpstreamProblem
-from ops.shared.auth import principal_of, require_customer
+from ops.shared.auth import principal_of, require_customer, require_operator
 from ops.shared.bodies import read_json
 from ops.shared.problems import PROBLEM_JSON, Problem
 
@@ -58,6 +58,29 @@ class MyOrder:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
         require_customer(req)
+        resp.media = compose.order_detail(self.upstream, forwarded(req), str(order_id))
+
+
+class OpsOrders:
+    """``GET /ops/orders``: every customer's orders with invoice summaries; operators only."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_operator(req)
+        query = {name: req.get_param(name) for name in compose.OPERATOR_LIST_PARAMS}
+        resp.media = compose.my_orders(self.upstream, forwarded(req), query)
+
+
+class OpsOrder:
+    """``GET /ops/orders/{id}``: any order with its invoice and timeline; operators only."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
+        require_operator(req)
         resp.media = compose.order_detail(self.upstream, forwarded(req), str(order_id))
 
 

@@ -257,6 +257,7 @@ def build_app(settings: Settings, service: str) -> falcon.App:
             invoices_url=settings.service_url("invoices"),
             timeout=settings.gateway_timeout,
             token_keys=token_keys(settings),
+            trace_url_template=settings.trace_url_template,
         )
     module = {"orders": orders_api, "invoices": invoices_api}[service]
     return module.create_app(

@@ -71,6 +71,7 @@ class Settings:
     log_format: str = "text"
     process_name: str | None = None
     operator_name: str = "unknown"  # who `orderflow dlq replay` records
+    trace_url_template: str | None = None  # the console's link to a trace: {trace_id} in it
 
     def __post_init__(self) -> None:
         if self.max_backoff_ms >= 30 * 60 * 1000:
@@ -88,6 +89,14 @@ class Settings:
             raise SettingsError("LOG_FORMAT must be text or json")
         if self.default_credit_limit < 0:
             raise SettingsError("INVOICES_DEFAULT_CREDIT_LIMIT must not be negative")
+        template = self.trace_url_template
+        if template is not None and (
+            not template.startswith(("http://", "https://")) or "{trace_id}" not in template
+        ):
+            raise SettingsError(
+                "ORDERFLOW_TRACE_URL_TEMPLATE must be an http(s) URL with {trace_id} in it, "
+                "e.g. http://localhost:16686/trace/{trace_id}"
+            )
 
     @property
     def distributed(self) -> bool:
@@ -186,6 +195,7 @@ class Settings:
             log_format=(reader.text("LOG_FORMAT") or cls.log_format).lower(),
             process_name=reader.text("ORDERFLOW_PROCESS"),
             operator_name=reader.text("ORDERFLOW_OPERATOR") or _login_name(),
+            trace_url_template=reader.text("ORDERFLOW_TRACE_URL_TEMPLATE"),
         )
         if settings.jwt_secret is not None and len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("ORDERFLOW_JWT_SECRET must be at least 32 bytes long")
@@ -238,6 +248,8 @@ class Settings:
             "LOG_FORMAT": self.log_format,
             "ORDERFLOW_OPERATOR": self.operator_name,
         }
+        if self.trace_url_template is not None:
+            env["ORDERFLOW_TRACE_URL_TEMPLATE"] = self.trace_url_template
         optional = {
             "BROKER_URL": self.broker_url,
             "ORDERS_DATABASE_URL": self.orders_database_url,

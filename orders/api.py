@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import falcon
 
 from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require_customer
 from ops.shared.bodies import read_json, read_optional_json
-from ops.shared.clock import isoformat
+from ops.shared.clock import isoformat, parse_utc
 from ops.shared.errors import FieldCollector, FieldError, InvalidFields
 from ops.shared.http import create_base_app
 from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
@@ -18,7 +20,7 @@ from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
 from orders import queries, service
 from orders.domain import MAX_TEXT as MAX_CUSTOMER_ID
-from orders.domain import OrderNotFound, Status, validate_new_order
+from orders.domain import CancelReason, OrderNotFound, Status, validate_new_order
 from orders.models import IdempotencyKey, Order, OrderStep, database
 
 
@@ -106,17 +108,45 @@ class OrderCollection(_Idempotent):
             errors.add("customer_id", f"must be 1 to {MAX_CUSTOMER_ID} printable characters")
         if not principal.is_operator:
             customer_id = principal.subject
-        status = None
-        raw_status = req.get_param("status")
-        if raw_status is not None:
-            try:
-                status = Status(raw_status)
-            except ValueError:
-                errors.add("status", "must be one of " + ", ".join(s.value for s in Status))
+        which = queries.OrderFilter(
+            customer_id=customer_id,
+            status=_choice(req, "status", Status, errors),
+            cancel_reason=_choice(req, "cancel_reason", CancelReason, errors),
+            created_after=_moment(req, "created_after", errors),
+            created_before=_moment(req, "created_before", errors),
+        )
         page = parse_page(req.get_param("limit"), req.get_param("cursor"), errors)
         errors.raise_if_any()
-        rows, next_cursor = queries.list_orders(customer_id, status, page)
+        rows, next_cursor = queries.list_orders(which, page)
         resp.media = {"items": [order_view(order) for order in rows], "next_cursor": next_cursor}
+
+
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def _choice(
+    req: falcon.Request, name: str, kind: type[Choice], errors: FieldCollector
+) -> Choice | None:
+    """The query parameter ``name`` as a member of ``kind``; None when absent."""
+    raw = req.get_param(name)
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        errors.add(name, "must be one of " + ", ".join(member.value for member in kind))
+        return None
+
+
+def _moment(req: falcon.Request, name: str, errors: FieldCollector) -> dt.datetime | None:
+    """The query parameter ``name`` as naive UTC; None when absent."""
+    raw = req.get_param(name)
+    if raw is None:
+        return None
+    moment = parse_utc(raw)
+    if moment is None:
+        errors.add(name, "must be an ISO 8601 time with a Z or an offset")
+    return moment
 
 
 class OrderItem:

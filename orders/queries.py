@@ -6,13 +6,14 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import peewee
 
 from ops.shared import outbox
 from ops.shared.clock import utcnow
 from ops.shared.pagination import Page, keyset_page
-from orders.domain import OrderNotFound, Status
+from orders.domain import CancelReason, OrderNotFound, Status
 from orders.models import Order, OrderStep, OutboxEvent
 
 
@@ -24,15 +25,31 @@ def get_order(order_id: uuid.UUID | str) -> Order:
     return order
 
 
-def list_orders(
-    customer_id: str | None, status: Status | None, page: Page
-) -> tuple[list[Order], str | None]:
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders a list holds; ``None`` leaves a field out. Times are naive UTC:
+    ``created_after`` is inclusive, ``created_before`` exclusive."""
+
+    customer_id: str | None = None
+    status: Status | None = None
+    cancel_reason: CancelReason | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+def list_orders(which: OrderFilter, page: Page) -> tuple[list[Order], str | None]:
     """Orders newest first, filtered, one keyset page; returns them and the next cursor."""
     query = Order.select()
-    if customer_id is not None:
-        query = query.where(Order.customer_id == customer_id)
-    if status is not None:
-        query = query.where(Order.status == status.value)
+    if which.customer_id is not None:
+        query = query.where(Order.customer_id == which.customer_id)
+    if which.status is not None:
+        query = query.where(Order.status == which.status.value)
+    if which.cancel_reason is not None:
+        query = query.where(Order.cancel_reason == which.cancel_reason.value)
+    if which.created_after is not None:
+        query = query.where(Order.created_at >= which.created_after)
+    if which.created_before is not None:
+        query = query.where(Order.created_at < which.created_before)
     return keyset_page(query, Order.created_at, Order.id, page)
 
 

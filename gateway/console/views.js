@@ -5,6 +5,22 @@ import { call, principal, signIn } from "/console/api.js";
 import { age, duration, el, show } from "/console/dom.js";
 
 const STATUSES = ["", "pending", "confirmed", "cancelled", "paid"];
+const REASONS = ["", "credit_rejected", "customer_cancelled", "expired", "invoice_failed"];
+let config = null;
+
+/** What the page knows of the settings (the trace link), read once. */
+async function settings() {
+  if (config === null) {
+    const response = await fetch("/console/config.json", { credentials: "omit", cache: "no-store" });
+    config = response.ok ? await response.json() : {};
+  }
+  return config;
+}
+
+/** The orders a view lists and shows: the caller's, or everyone's for an operator. */
+function base(who) {
+  return who.role === "operator" ? "/ops/orders" : "/me/orders";
+}
 
 /** The sign-in form: paste the token `orderflow token` printed; `signedIn` runs after. */
 export function signInView(view, message, signedIn) {
@@ -23,48 +39,53 @@ export function signInView(view, message, signedIn) {
   show(view, el("h2", {}, "Sign in"), message ? el("p", { class: "muted", id: "sign-in-reason" }, message) : null, form);
 }
 
-/** The caller's orders, newest first, a page at a time, filtered by status. */
+/** Orders, newest first, a page at a time, filtered by status, cancel reason, time and
+ *  (operators) customer; a box to open an order by its id. */
 export async function ordersView(view, params) {
   const who = principal();
-  const status = params.get("status") || "";
-  const select = el("select", { name: "status", id: "status-filter" }, STATUSES.map((s) => el("option", { value: s, selected: s === status }, s || "any")));
-  const lookup = el("input", { name: "order", id: "order-lookup", placeholder: "order id", size: 38 });
+  const operator = who.role === "operator";
+  const choose = (name, values, label) => el("label", {}, label, el("select", { name, id: `filter-${name}` }, values.map((v) => el("option", { value: v, selected: v === (params.get(name) || "") }, v || "any"))));
+  const when = (name, label) => el("label", {}, label, el("input", { type: "datetime-local", name, id: `filter-${name}`, value: localValue(params.get(name)) }));
   const filters = el(
     "form",
     { class: "filters", id: "filters" },
-    el("label", {}, "Status", select),
+    choose("status", STATUSES, "Status"),
+    choose("cancel_reason", REASONS, "Cancel reason"),
+    operator ? el("label", {}, "Customer", el("input", { name: "customer_id", id: "filter-customer_id", value: params.get("customer_id") || "", size: 12 })) : null,
+    when("created_after", "Placed from"),
+    when("created_before", "Placed before"),
     el("button", { type: "submit" }, "Filter"),
-    el("label", {}, "Find an order", lookup),
-    el("button", { type: "button", id: "find" }, "Open"),
   );
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
-    location.hash = `#/orders?status=${encodeURIComponent(select.value)}`;
+    const query = new URLSearchParams();
+    for (const field of filters.elements) {
+      if (!field.name || !field.value) continue;
+      query.set(field.name, field.type === "datetime-local" ? new Date(field.value).toISOString() : field.value);
+    }
+    location.hash = `#/orders?${query}`;
   });
-  filters.querySelector("#find").addEventListener("click", () => {
+  const lookup = el("input", { name: "order", id: "order-lookup", placeholder: "order id", size: 38 });
+  const find = el("form", { class: "filters", id: "find-order" }, el("label", {}, "Find an order", lookup), el("button", { type: "submit", id: "find" }, "Open"));
+  find.addEventListener("submit", (event) => {
+    event.preventDefault();
     if (lookup.value.trim()) location.hash = `#/orders/${encodeURIComponent(lookup.value.trim())}`;
   });
   const body = el("tbody");
-  const table = el(
-    "table",
-    { id: "orders" },
-    el("thead", {}, el("tr", {}, ["Order", "Created", "Age", "Total", "Status", "Invoice"].map((h) => el("th", {}, h)))),
-    body,
-  );
+  const headings = ["Order", ...(operator ? ["Customer"] : []), "Created", "Age", "Total", "Status", "Invoice"];
+  const table = el("table", { id: "orders" }, el("thead", {}, el("tr", {}, headings.map((h) => el("th", {}, h)))), body);
   const more = el("button", { type: "button", id: "more", hidden: true }, "More");
-  show(view, el("h2", {}, who.role === "operator" ? "Orders" : "My orders"), filters, table, more);
-  if (who.role === "operator") {
-    show(body, el("tr", {}, el("td", { colspan: 6 }, "Operators open an order by its id above.")));
-    return;
-  }
+  show(view, el("h2", {}, operator ? "Orders" : "My orders"), find, filters, table, more);
   let cursor = null;
   async function page() {
     const query = new URLSearchParams({ limit: "50" });
-    if (status) query.set("status", status);
+    for (const name of ["status", "cancel_reason", "customer_id", "created_after", "created_before"]) {
+      if (params.get(name)) query.set(name, params.get(name));
+    }
     if (cursor) query.set("cursor", cursor);
-    const result = await call("GET", `/me/orders?${query}`);
-    for (const order of result.items) body.append(orderRow(order));
-    if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: 6 }, "No orders.")));
+    const result = await call("GET", `${base(who)}?${query}`);
+    for (const order of result.items) body.append(orderRow(order, operator));
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: headings.length }, "No orders.")));
     cursor = result.next_cursor;
     more.hidden = !cursor;
   }
@@ -72,11 +93,19 @@ export async function ordersView(view, params) {
   await page();
 }
 
-function orderRow(order) {
+/** An ISO time as the value of a datetime-local input (local time), or "". */
+function localValue(iso) {
+  if (!iso || Number.isNaN(Date.parse(iso))) return "";
+  const moment = new Date(iso);
+  return new Date(moment.getTime() - moment.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+function orderRow(order, operator) {
   return el(
     "tr",
     { "data-order": order.id },
     el("td", {}, el("a", { href: `#/orders/${order.id}` }, order.id)),
+    operator ? el("td", { class: "customer" }, order.customer_id) : null,
     el("td", {}, order.created_at),
     el("td", {}, age(order.created_at)),
     el("td", { class: "number" }, `${order.total} ${order.currency}`),
@@ -87,7 +116,8 @@ function orderRow(order) {
 
 /** One order: its fields, its invoice and its saga as steps in time. */
 export async function orderView(view, orderId) {
-  const detail = await call("GET", `/me/orders/${encodeURIComponent(orderId)}`);
+  const detail = await call("GET", `${base(principal())}/${encodeURIComponent(orderId)}`);
+  const { trace_url_template: traceUrl } = await settings();
   const { order, invoice, timeline } = detail;
   const lines = el(
     "table",
@@ -100,7 +130,7 @@ export async function orderView(view, orderId) {
     el("h2", {}, "Order ", el("span", { id: "order-id" }, order.id)),
     fields({ Customer: order.customer_id, Status: order.status, "Cancel reason": order.cancel_reason, Total: `${order.total} ${order.currency}`, Created: order.created_at, Updated: order.updated_at }, "order-fields"),
     el("h3", {}, "Saga"),
-    timelineList(timeline),
+    timelineList(timeline, traceUrl),
     el("h3", {}, "Invoice"),
     invoice
       ? fields({ Number: invoice.number, Status: invoice.status, Total: `${invoice.total} ${invoice.currency}`, Issued: invoice.issued_at, Paid: invoice.paid_at, Voided: invoice.voided_at, "Void reason": invoice.void_reason }, "invoice-fields")
@@ -119,7 +149,7 @@ function fields(values, id) {
   return list;
 }
 
-function timelineList(timeline) {
+function timelineList(timeline, traceUrl) {
   const list = el("ol", { class: "timeline", id: "timeline" });
   let previous = null;
   for (const step of timeline) {
@@ -133,6 +163,7 @@ function timelineList(timeline) {
         el("span", { class: "status" }, step.outcome),
         el("div", { class: "step-time" }, step.at, previous === null ? "" : ` (+${duration(at - previous)})`),
         step.detail ? el("div", { class: "muted" }, step.detail) : null,
+        traceUrl && step.trace_id ? el("a", { class: "trace", href: traceUrl.replace("{trace_id}", encodeURIComponent(step.trace_id)), target: "_blank", rel: "noopener noreferrer" }, "trace") : null,
       ),
     );
     previous = at;

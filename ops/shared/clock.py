@@ -10,6 +10,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def parse_utc(text: str) -> dt.datetime | None:
+    """An ISO 8601 time with a ``Z`` or an offset, as naive UTC; ``None`` if it is not one
+    (a time without a zone is refused: it would be read in an unknown one)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or not dt.MINYEAR < moment.year < dt.MAXYEAR:
+        return None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def isoformat(moment: dt.datetime | None) -> str | None:
     """Render a stored UTC datetime as ISO 8601 with a ``Z``; ``None`` stays ``None``."""
     if moment is None:

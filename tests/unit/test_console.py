@@ -78,3 +78,18 @@ def test_the_index_has_no_inline_script_or_style() -> None:
     page = console.load_files()["index.html"].decode()
     assert re.search(r"<script(?![^>]*\ssrc=)", page) is None
     assert "<style" not in page and " style=" not in page and "onclick" not in page
+
+
+def test_the_page_learns_the_trace_link_from_config_json() -> None:
+    keys = TokenKeys.hs256(TEST_SECRET.encode(), "orderflow", "orderflow")
+    template = "http://localhost:16686/trace/{trace_id}"
+    app = create_app(
+        orders_url="http://127.0.0.1:9",
+        invoices_url="http://127.0.0.1:9",
+        timeout=1.0,
+        token_keys=keys,
+        trace_url_template=template,
+    )
+    result = falcon.testing.TestClient(app).simulate_get("/console/config.json")
+    assert result.json == {"trace_url_template": template}
+    assert "script-src 'self'" in result.headers["content-security-policy"]

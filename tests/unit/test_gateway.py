@@ -224,6 +224,31 @@ def test_an_order_in_detail_has_its_full_invoice_and_its_timeline_and_forwards_t
         assert call.headers["traceparent"] == TRACE
 
 
+def test_an_operator_lists_every_customers_orders_filtered_and_reads_any_order(
+    services: Services, gateway: GatewayFactory, token
+) -> None:
+    mine = place(services, token("c1"))["id"]
+    theirs = place(services, token("c2"))["id"]
+    services.system.drain()
+    operator = bearer(token("ops", "operator"))
+    client = gateway()
+    every = client.simulate_get("/ops/orders", headers=operator)
+    assert every.status_code == 200, every.text
+    assert [o["id"] for o in every.json["items"]] == [theirs, mine]
+    assert all(o["invoice"] is not None for o in every.json["items"])
+    one = client.simulate_get("/ops/orders", query_string="customer_id=c1", headers=operator)
+    assert [o["id"] for o in one.json["items"]] == [mine]
+    detail = client.simulate_get(f"/ops/orders/{theirs}", headers=operator)
+    assert detail.status_code == 200, detail.text
+    assert_documented(detail.json, "OrderDetail")
+    assert detail.json["order"]["customer_id"] == "c2"
+    # a customer may not use the operators' views, and an operator has no /me
+    assert client.simulate_get("/ops/orders", headers=bearer(token("c1"))).status_code == 403
+    assert (
+        client.simulate_get(f"/ops/orders/{mine}", headers=bearer(token("c1"))).status_code == 403
+    )
+
+
 def test_the_order_timeline_and_invoice_look_ups_run_in_parallel(
     services: Services, gateway: GatewayFactory, token, settings: Settings
 ) -> None:

@@ -238,6 +238,43 @@ def test_listing_rejects_bad_filters(orders_client) -> None:
     assert problem_fields(result) == ["status", "limit", "cursor"]
 
 
+def test_listing_filters_by_cancel_reason_and_by_the_time_an_order_was_placed(
+    orders_client, token
+) -> None:
+    kept, cancelled = (post(orders_client, "/orders", ORDER).json for _ in range(2))
+    orders_client.simulate_post(f"/orders/{cancelled['id']}/cancel")
+    post(orders_client, "/orders", ORDER, auth=token("other"))
+
+    def listed(query: str, **auth: str) -> list[str]:
+        result = orders_client.simulate_get("/orders", query_string=query, **auth)
+        assert result.status_code == 200, result.text
+        return [order["id"] for order in result.json["items"]]
+
+    assert listed("cancel_reason=customer_cancelled") == [cancelled["id"]]
+    assert listed("cancel_reason=expired") == []
+    placed = kept["created_at"]
+    assert listed(f"created_after={placed}") == [cancelled["id"], kept["id"]]
+    assert listed(f"created_before={placed}") == []
+    assert listed(f"created_after={placed}&created_before={cancelled['created_at']}") == [
+        kept["id"]
+    ]
+    # the same instant with an offset instead of a Z
+    offset = placed.replace("Z", "+00:00").replace("+", "%2B")
+    assert listed(f"created_after={offset}") == [cancelled["id"], kept["id"]]
+    # an operator sees every customer's, filtered the same way
+    operator = {"headers": bearer(token("ops", "operator"))}
+    assert len(listed(f"created_after={placed}", **operator)) == 3
+
+
+def test_listing_rejects_a_time_without_a_zone_and_an_unknown_reason(orders_client) -> None:
+    result = orders_client.simulate_get(
+        "/orders",
+        query_string="created_after=2026-12-07T10:00:00&cancel_reason=lost&created_before=x",
+    )
+    assert result.status_code == 422
+    assert problem_fields(result) == ["cancel_reason", "created_after", "created_before"]
+
+
 def test_cancelling_twice_is_409(orders_client) -> None:
     order_id = post(orders_client, "/orders", ORDER).json["id"]
     first = orders_client.simulate_post(f"/orders/{order_id}/cancel")

@@ -105,6 +105,7 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
             "INVOICES_DEFAULT_CREDIT_LIMIT": "50.00",
             "ORDERFLOW_TRACE_SQL": "true",
             "RABBITMQ_QUEUE_TYPE": "quorum",
+            "ORDERFLOW_TRACE_URL_TEMPLATE": "http://localhost:16686/trace/{trace_id}",
         }
     )
     assert (settings.orders_port, settings.saga_timeout) == (8080, 30.0)
@@ -120,6 +121,8 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
         {"ORDERFLOW_TRACE_SQL": "maybe"},
         {"RABBITMQ_QUEUE_TYPE": "mirrored"},
         {"ORDERFLOW_JWT_SECRET": "change-me-to-the-output-of-openssl-rand-hex-32"},
+        {"ORDERFLOW_TRACE_URL_TEMPLATE": "http://localhost:16686/trace/"},  # no {trace_id}
+        {"ORDERFLOW_TRACE_URL_TEMPLATE": "javascript:alert('{trace_id}')"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
