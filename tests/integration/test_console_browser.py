@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -157,6 +157,69 @@ def test_a_customer_typing_another_customers_order_id_is_told_not_found(
     assert message.text == "Not found."
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline") == []
     screenshot(browser, "not-found")
+
+
+def test_an_operator_finds_a_confirmed_order_by_id_and_sees_every_step_in_order(
+    cluster: Cluster, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    order_id = place(cluster, "c3", "SKU-OPS")
+    cluster.wait_for_status(order_id, "confirmed")
+    sign_in(browser, cluster, cluster.token("alice", "operator"))
+    found(browser, "#orders tbody tr")  # every customer's list, before any filter
+    found(browser, "#order-lookup").send_keys(order_id)
+    browser.find_element(By.ID, "find").click()
+    found(browser, "#timeline li")
+    assert found(browser, "#order-id").text == order_id
+    steps = browser.find_elements(By.CSS_SELECTOR, "#timeline li")
+    assert [step.get_attribute("data-event") for step in steps] == [
+        "OrderPlaced",
+        "InvoiceIssued",
+    ]
+    times = [step.find_element(By.CSS_SELECTOR, ".step-time").text for step in steps]
+    assert "(+" not in times[0] and "(+" in times[1]  # the time since the step before
+    assert "c3" in found(browser, "#order-fields").text
+    screenshot(browser, "operator-order")
+
+
+def test_a_cancelled_order_shows_its_reason_and_its_voided_invoice(
+    cluster: Cluster, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    order_id = place(cluster, "c4", "SKU-CANCEL")
+    cluster.wait_for_status(order_id, "confirmed")
+    status, _, _ = cluster.request(
+        "POST", "orders", f"/orders/{order_id}/cancel", {}, token=cluster.token("c4")
+    )
+    assert status == 200
+    wait_until(
+        lambda: (
+            cluster.request("GET", "invoices", f"/invoices?order_id={order_id}")[1]["items"][0][
+                "status"
+            ]
+            == "void"
+        ),
+        30,
+        "the invoice to be voided",
+    )
+    sign_in(browser, cluster, cluster.token("alice", "operator"))
+    found(browser, "#filter-cancel_reason")
+    browser.get(console_url(cluster) + "#/orders?cancel_reason=customer_cancelled")
+    row = found(browser, f'#orders tr[data-order="{order_id}"]')
+    assert "cancelled (customer_cancelled)" in row.text
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    fields = found(browser, "#order-fields").text
+    assert "customer_cancelled" in fields
+    invoice = found(browser, "#invoice-fields").text
+    assert "void" in invoice and "Void reason" in invoice
+    events = [
+        step.get_attribute("data-event")
+        for step in browser.find_elements(By.CSS_SELECTOR, "#timeline li")
+    ]
+    assert events == ["OrderPlaced", "InvoiceIssued", "CancelRequested"]
+    screenshot(browser, "cancelled-order")
 
 
 def test_a_refused_token_sends_the_user_back_to_sign_in_with_a_message(
