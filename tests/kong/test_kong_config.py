@@ -491,8 +491,27 @@ def test_tokens_the_services_mint_pass_the_jwt_plugin_checks(config: dict[str, A
     credentials = {c["key"]: c for _, c in jwt_credentials(config)}
     assert claims["iss"] in credentials
     assert header["alg"] == credentials[claims["iss"]]["algorithm"]
-    (conf,) = [p["config"] for _, p in plugins_of(config) if p["name"] == "jwt"]
-    assert claims["exp"] - claims["iat"] + LEEWAY_SECONDS <= conf["maximum_expiration"]
+    for conf in [p["config"] for _, p in plugins_of(config) if p["name"] == "jwt"]:
+        assert claims["exp"] - claims["iat"] + LEEWAY_SECONDS <= conf["maximum_expiration"]
+
+
+def test_only_the_consoles_page_and_files_pass_kong_without_a_token(
+    config: dict[str, Any],
+) -> None:
+    """A jwt plugin with ``anonymous`` lets a request without a token through: only the
+    console's route has one, and the consumer it names has no credential."""
+    anonymous = [
+        (scope, p["config"]["anonymous"])
+        for scope, p in plugins_of(config)
+        if p["name"] == "jwt" and p["config"].get("anonymous")
+    ]
+    assert [(scope.kind, scope.name, who) for scope, who in anonymous] == [
+        ("route", "gateway-console", "console-visitor")
+    ]
+    (visitor,) = [c for c in config["consumers"] if c["username"] == "console-visitor"]
+    assert not visitor.get("jwt_secrets")
+    (route,) = [r for r in routes_of(config) if r.name == "gateway-console"]
+    assert route.paths == ["/console"] and route.methods == {"GET", "OPTIONS"}
 
 
 # --- contract with the Falcon apps -----------------------------------------------------
@@ -523,6 +542,8 @@ EXAMPLES: dict[str, list[Example]] = {
     "/accounts": [Example("/accounts/c1")],
     "/me": [Example("/me/orders"), Example(f"/me/orders/{AN_ID}")],
     "/graphql": [Example("/graphql", "POST", {"query": "{ __typename }"})],
+    "/console": [Example("/console"), Example("/console/main.js")],
+    "/ops": [Example("/ops/orders"), Example(f"/ops/orders/{AN_ID}")],
     "/bff": [
         Example("/bff/me/orders"),
         Example(f"/bff/me/orders/{AN_ID}"),
