@@ -16,6 +16,8 @@ from gateway.resources import (
     GraphQL,
     MyOrder,
     MyOrders,
+    OpsDeadLetterReplay,
+    OpsDeadLetters,
     OpsOrder,
     OpsOrders,
     Readiness,
@@ -77,6 +79,8 @@ def create_app(
     app.add_route("/me/orders/{order_id:uuid}", MyOrder(upstream))
     app.add_route("/ops/orders", OpsOrders(upstream))
     app.add_route("/ops/orders/{order_id:uuid}", OpsOrder(upstream))
+    app.add_route("/ops/dead-letters", OpsDeadLetters(upstream))
+    app.add_route("/ops/dead-letters/{service}/{message_id}/replay", OpsDeadLetterReplay(upstream))
     app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
     app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
     app.add_route("/metrics", MetricsResource())

@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from gateway.clients import Failure, ServiceClient
-from gateway.outcomes import canonical_id, optional_items, required, required_items
+from gateway.outcomes import (
+    UpstreamProblem,
+    canonical_id,
+    optional_items,
+    required,
+    required_items,
+)
 from ops.shared.idempotency import validate_key
 
 # what /me/orders passes on to GET /orders; /ops/orders adds customer_id
@@ -115,6 +122,38 @@ def cancel_order(
     headers = _with_key(forward, idempotency_key)
     outcome = upstream.orders.call("POST", f"/orders/{order_id}/cancel", headers=headers)
     return required(outcome, effect=True)
+
+
+def dead_letters(
+    upstream: Upstream, forward: Mapping[str, str], include_replayed: bool
+) -> dict[str, Any]:
+    """Both services' dead letters, newest first (operators). Asked in parallel; a service
+    that fails leaves its part out with a ``partial_failures`` marker."""
+    params = [("all", "true" if include_replayed else "false")]
+    calls = [
+        client.start("GET", "/dead-letters", params=params, headers=forward)
+        for client in (upstream.orders, upstream.invoices)
+    ]
+    items: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    for call in calls:
+        found, failed = optional_items(call.result())
+        items.extend(found or [])
+        failures.extend(failed)
+    items.sort(key=lambda item: str(item.get("failed_at")), reverse=True)
+    return {"items": items, "partial_failures": failures}
+
+
+def replay_dead_letter(
+    upstream: Upstream, forward: Mapping[str, str], service: str, message_id: str
+) -> dict[str, Any]:
+    """Replay one of ``service``'s dead letters; its record as it is now. The service's
+    404 (unknown) and 409 (replayed already, by whom and when) are passed on."""
+    client = {"orders": upstream.orders, "invoices": upstream.invoices}.get(service)
+    if client is None:
+        raise UpstreamProblem.not_found(f"service {service}")
+    path = f"/dead-letters/{quote(message_id, safe='')}/replay"
+    return required(client.call("POST", path, headers=forward), effect=True)
 
 
 def readiness(upstream: Upstream) -> dict[str, str]:

@@ -84,6 +84,31 @@ class OpsOrder:
         resp.media = compose.order_detail(self.upstream, forwarded(req), str(order_id))
 
 
+class OpsDeadLetters:
+    """``GET /ops/dead-letters?all=``: both services' dead letters; operators only."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_operator(req)
+        include = req.get_param_as_bool("all", default=False)
+        resp.media = compose.dead_letters(self.upstream, forwarded(req), include)
+
+
+class OpsDeadLetterReplay:
+    """``POST /ops/dead-letters/{service}/{message_id}/replay``: replay one; operators only."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, service: str, message_id: str
+    ) -> None:
+        require_operator(req)
+        resp.media = compose.replay_dead_letter(self.upstream, forwarded(req), service, message_id)
+
+
 class Readiness:
     """``GET /ready``: 200 when both services answer ``/health``, else 503 naming them."""
 

@@ -259,10 +259,17 @@ def build_app(settings: Settings, service: str) -> falcon.App:
             token_keys=token_keys(settings),
             trace_url_template=settings.trace_url_template,
         )
+    from ops.dlq import http as dead_letters_http
+
     module = {"orders": orders_api, "invoices": invoices_api}[service]
-    return module.create_app(
+    app = module.create_app(
         idempotency_ttl=settings.idempotency_ttl,
         max_body_bytes=settings.max_body_bytes,
         ready_checks={"broker": broker_check(settings), "parts": parts_check(settings, service)},
         token_keys=token_keys(settings),
     )
+    publisher = None
+    if settings.broker_url is not None:
+        publisher = dead_letters_http.lazy_publisher(settings.broker_url, settings.queue_type)
+    dead_letters_http.add_routes(app, service, publisher)  # the operators' dlq over HTTP
+    return app

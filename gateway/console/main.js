@@ -2,7 +2,7 @@
 
 import { ApiError, SignedOut, principal, signOut, token } from "/console/api.js";
 import { show } from "/console/dom.js";
-import { orderView, ordersView, signInView } from "/console/views.js";
+import { deadLettersView, orderView, ordersView, signInView } from "/console/views.js";
 
 const view = document.getElementById("view");
 const message = document.getElementById("message");
@@ -26,11 +26,13 @@ async function route(reason) {
   const who = principal();
   nav.hidden = false;
   document.getElementById("who").textContent = `${who.role} ${who.subject}`;
+  for (const link of document.querySelectorAll("[data-operators]")) link.hidden = who.role !== "operator";
   const [path, query] = (location.hash.slice(1) || "/orders").split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
   try {
     if (parts[0] === "orders" && parts[1]) await orderView(view, decodeURIComponent(parts[1]));
+    else if (parts[0] === "dead-letters") await deadLettersView(view, params);
     else await ordersView(view, params);
   } catch (error) {
     if (error instanceof SignedOut) {

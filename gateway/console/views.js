@@ -170,3 +170,60 @@ function timelineList(timeline, traceUrl) {
   }
   return list;
 }
+
+/** The dead letters of both services (operators), newest first, each with Replay. */
+export async function deadLettersView(view, params) {
+  const all = params.get("all") === "true";
+  const toggle = el("a", { href: all ? "#/dead-letters" : "#/dead-letters?all=true", id: "toggle-replayed" }, all ? "Hide the replayed ones" : "Show the replayed ones too");
+  const body = el("tbody");
+  const table = el(
+    "table",
+    { id: "dead-letters" },
+    el("thead", {}, el("tr", {}, ["Service", "Message", "Actor", "Order", "Error", "Failed", "Replayed", ""].map((h) => el("th", {}, h)))),
+    body,
+  );
+  const result = await call("GET", `/ops/dead-letters?all=${all}`);
+  show(view, el("h2", {}, "Dead letters"), toggle, table, failuresNote(result.partial_failures));
+  for (const letter of result.items) body.append(deadLetterRow(letter));
+  if (!result.items.length) body.append(el("tr", {}, el("td", { colspan: 8 }, "No dead letters.")));
+}
+
+function deadLetterRow(letter) {
+  const replayed = el("td", { class: "replayed" }, replayedText(letter));
+  const outcome = el("div", { class: "muted outcome", role: "status" });
+  const button = el("button", { type: "button", class: "replay" }, "Replay");
+  button.addEventListener("click", async () => {
+    outcome.textContent = "";
+    button.disabled = true;
+    try {
+      const now = await call("POST", `/ops/dead-letters/${encodeURIComponent(letter.service)}/${encodeURIComponent(letter.message_id)}/replay`);
+      replayed.textContent = replayedText(now);
+      outcome.textContent = `Sent again as ${now.new_message_id}.`;
+    } catch (error) {
+      outcome.textContent = `Not replayed: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el(
+    "tr",
+    { "data-message": letter.message_id },
+    el("td", {}, letter.service),
+    el("td", { class: "message-id" }, letter.message_id),
+    el("td", {}, letter.actor_name),
+    el("td", {}, letter.order_id ? el("a", { href: `#/orders/${letter.order_id}` }, letter.order_id) : ""),
+    el("td", { class: "error", title: letter.error }, letter.error_summary),
+    el("td", {}, letter.failed_at, el("div", { class: "muted" }, letter.age_seconds < 1 ? "just now" : `${duration(letter.age_seconds * 1000)} ago`)),
+    replayed,
+    el("td", {}, button, outcome),
+  );
+}
+
+function replayedText(letter) {
+  return letter.replayed_at ? `by ${letter.replayed_by} at ${letter.replayed_at}` : "not yet";
+}
+
+function failuresNote(failures) {
+  if (!failures || !failures.length) return null;
+  return el("p", { class: "muted", id: "partial" }, failures.map((f) => `${f.service}: ${f.reason} (${f.detail})`).join("; "));
+}

@@ -12,13 +12,14 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.cluster import Cluster, wait_until
+from tests.integration.cluster import Cluster, account_locked, quick_to_give_up, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -220,6 +221,54 @@ def test_a_cancelled_order_shows_its_reason_and_its_voided_invoice(
     ]
     assert events == ["OrderPlaced", "InvoiceIssued", "CancelRequested"]
     screenshot(browser, "cancelled-order")
+
+
+def test_an_operator_replays_a_dead_letter_from_the_page_once(make_cluster, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.integration.test_dlq_distributed import dead_letters, recorded_actors
+
+    # Given an issue_invoice that dead-lettered (the way the dlq integration test makes one)
+    cluster = quick_to_give_up(make_cluster)
+    who = f"c-{uuid.uuid4().hex[:8]}"
+    with account_locked(cluster, who):
+        _, order = cluster.place_order(who)
+        wait_until(
+            lambda: recorded_actors(cluster, order["id"]) == ["issue_invoice", "void_invoice"],
+            60,
+            "issue_invoice and void_invoice to be dead-lettered",
+        )
+    cluster.wait_for_status(order["id"], "cancelled", timeout=60)
+    (letter,) = [
+        item
+        for item in dead_letters(cluster)
+        if item["order_id"] == order["id"] and item["actor_name"] == "issue_invoice"
+    ]
+    # When an operator opens the dead letters and clicks Replay on it
+    sign_in(browser, cluster, cluster.token("alice", "operator"))
+    found(browser, "#nav a[href='#/dead-letters']").click()
+    row = found(browser, f'#dead-letters tr[data-message="{letter["message_id"]}"]')
+    assert "not yet" in row.find_element(By.CSS_SELECTOR, ".replayed").text
+    screenshot(browser, "dead-letters")
+    row.find_element(By.CSS_SELECTOR, "button.replay").click()
+    outcome = row.find_element(By.CSS_SELECTOR, ".outcome")
+    WebDriverWait(browser, WAIT).until(lambda _: outcome.text)
+    # Then the page shows it sent again and replayed by the operator
+    assert outcome.text.startswith("Sent again as ")
+    assert row.find_element(By.CSS_SELECTOR, ".replayed").text.startswith("by alice at ")
+    # And orderflow dlq list says so too
+    (listed,) = [
+        item
+        for item in dead_letters(cluster, "--all")
+        if item["message_id"] == letter["message_id"]
+    ]
+    assert listed["replayed_by"] == "alice" and listed["replayed_at"]
+    # And a second click is refused with a clear message
+    row.find_element(By.CSS_SELECTOR, "button.replay").click()
+    WebDriverWait(browser, WAIT).until(lambda _: outcome.text.startswith("Not replayed"))
+    assert "already replayed" in outcome.text and "by alice" in outcome.text
+    screenshot(browser, "dead-letter-replayed")
 
 
 def test_a_refused_token_sends_the_user_back_to_sign_in_with_a_message(

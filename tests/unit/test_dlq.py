@@ -9,13 +9,14 @@ import re
 import uuid
 
 import dramatiq
+import falcon.testing
 import pytest
 
 from actors import catalogue, invoicing
 from actors.poison import undecodable_fields
 from invoices.models import DeadLetter as InvoiceDeadLetter
 from invoices.models import Invoice
-from ops import cli
+from ops import bootstrap, cli
 from ops.dlq import commands, listing, records, recover, replay
 from ops.settings import Settings
 from ops.shared.clock import utcnow
@@ -581,3 +582,65 @@ def test_the_recover_command_exits_0_when_all_are_recorded_1_otherwise_2_without
     assert run(with_broker(settings), "recover") == 1
     assert run(settings, "recover") == 2
     assert "BROKER_URL is not set" in capsys.readouterr().err
+
+
+# -- over HTTP (ops.dlq.http, on each service's front) -----------------------------------
+
+
+def dlq_client(settings: Settings, publisher: object) -> falcon.testing.TestClient:
+    from ops.dlq import http as dlq_http
+    from orders import api as orders_api
+
+    app = orders_api.create_app(
+        idempotency_ttl=60,
+        max_body_bytes=65536,
+        ready_checks={},
+        token_keys=bootstrap.token_keys(settings),
+    )
+    dlq_http.add_routes(app, "orders", publisher)
+    return falcon.testing.TestClient(app)
+
+
+def test_an_operator_lists_and_replays_a_dead_letter_over_http_once(
+    settings: Settings, databases: dict, token
+) -> None:
+    record = letter(OrderDeadLetter)
+    sent = Enqueued()
+    client = dlq_client(settings, lambda: sent)
+    operator = {"Authorization": f"Bearer {token('alice', 'operator')}"}
+    listed = client.simulate_get("/dead-letters", headers=operator)
+    assert listed.status_code == 200, listed.text
+    assert [item["message_id"] for item in listed.json["items"]] == [record.message_id]
+    path = f"/dead-letters/{record.message_id}/replay"
+    first = client.simulate_post(path, headers=operator)
+    assert first.status_code == 200, first.text
+    assert (first.json["replayed_by"], first.json["new_message_id"]) == (
+        "alice",
+        sent[0].message_id,
+    )
+    again = client.simulate_post(path, headers=operator)
+    assert again.status_code == 409
+    assert (
+        again.json["detail"].startswith("already replayed") and "by alice" in again.json["detail"]
+    )
+    assert "--again" not in again.json["detail"]
+    assert len(sent) == 1
+    assert client.simulate_get("/dead-letters", headers=operator).json["items"] == []
+    everything = client.simulate_get("/dead-letters", query_string="all=true", headers=operator)
+    assert everything.json["items"][0]["replayed_by"] == "alice"
+
+
+def test_dead_letters_over_http_are_for_operators_and_replay_needs_rabbitmq(
+    settings: Settings, databases: dict, token
+) -> None:
+    record = letter(OrderDeadLetter)
+    client = dlq_client(settings, None)
+    customer = {"Authorization": f"Bearer {token('c1')}"}
+    operator = {"Authorization": f"Bearer {token('alice', 'operator')}"}
+    assert client.simulate_get("/dead-letters", headers=customer).status_code == 403
+    path = f"/dead-letters/{record.message_id}/replay"
+    assert client.simulate_post(path, headers=customer).status_code == 403
+    assert client.simulate_post(path, headers=operator).status_code == 409
+    unknown = client.simulate_post("/dead-letters/nope/replay", headers=operator)
+    assert unknown.status_code == 404
+    assert not is_replayed(record)

@@ -8,6 +8,7 @@ talks to them over HTTP only.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
 import time
@@ -247,6 +248,41 @@ def test_an_operator_lists_every_customers_orders_filtered_and_reads_any_order(
     assert (
         client.simulate_get(f"/ops/orders/{mine}", headers=bearer(token("c1"))).status_code == 403
     )
+
+
+def test_an_operator_sees_both_services_dead_letters_and_a_replay_is_passed_on(
+    services: Services, gateway: GatewayFactory, token
+) -> None:
+    from orders.models import DeadLetter
+
+    DeadLetter.create(
+        message_id="m-1",
+        queue_name="orders",
+        actor_name="confirm_order",
+        dedupe_key="dk-1",
+        order_id="o-1",
+        message="{}",
+        error="Traceback: boom",
+        attempts=3,
+        failed_at=dt.datetime(2026, 12, 7, 10, 0),
+    )
+    operator = bearer(token("ops", "operator"))
+    client = gateway()
+    listed = client.simulate_get("/ops/dead-letters", headers=operator)
+    assert listed.status_code == 200, listed.text
+    assert [(i["service"], i["message_id"]) for i in listed.json["items"]] == [("orders", "m-1")]
+    assert listed.json["partial_failures"] == []
+    # without RabbitMQ (these services run standalone) the service's 409 is passed on
+    replay = client.simulate_post("/ops/dead-letters/orders/m-1/replay", headers=operator)
+    assert replay.status_code == 409
+    assert replay.json["title"] == "Replay needs RabbitMQ"
+    unknown = client.simulate_post("/ops/dead-letters/orders/m-2/replay", headers=operator)
+    assert unknown.status_code == 404
+    assert (
+        client.simulate_post("/ops/dead-letters/nope/m-1/replay", headers=operator).status_code
+        == 404
+    )
+    assert client.simulate_get("/ops/dead-letters", headers=bearer(token("c1"))).status_code == 403
 
 
 def test_the_order_timeline_and_invoice_look_ups_run_in_parallel(

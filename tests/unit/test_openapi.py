@@ -144,6 +144,8 @@ def concrete(path: str) -> str:
         .replace("{invoice_id}", str(uuid.UUID(int=2)))
         .replace("{customer_id}", "c1")
         .replace("{name}", "index.html")
+        .replace("{message_id}", "no-such-message")
+        .replace("{service}", "orders")
     )
 
 
