@@ -154,36 +154,21 @@ def _load(port: int, token: str, ids: list[str], threads: int, seconds: float) -
     }
 
 
-def _cpu(pids: dict[str, int]) -> dict[str, float]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    used = {}
-    for label, pid in pids.items():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        used[label] = (int(fields[11]) + int(fields[12])) / ticks
-    return used
+PARTS = ("gateway-api", "orders-api", "invoices-api")  # procs' labels of the three fronts
 
 
-def _round(port: int, token: str, ids: list[str], args: argparse.Namespace, pids) -> dict:
-    before = _cpu(pids)
+def _round(port: int, token: str, ids: list[str], args: argparse.Namespace, group: int) -> dict:
+    """One measured round; CPU per request of the gateway, and of the three fronts."""
+    before = procs.cpu_seconds(group)
     figures = _load(port, token, ids, args.concurrency, args.seconds)
-    after = _cpu(pids)
+    after = procs.cpu_seconds(group)
     requests = max(figures["requests"], 1)
-    spent = {label: after[label] - before[label] for label in pids}
+    spent = {label: after.get(label, 0.0) - before.get(label, 0.0) for label in PARTS}
     figures["cpu_ms_per_request"] = {
-        "gateway": round(1000 * spent["gateway"] / requests, 3),
+        "gateway": round(1000 * spent["gateway-api"] / requests, 3),
         "gateway_and_fronts": round(1000 * sum(spent.values()) / requests, 3),
     }
     return figures
-
-
-def _parts(group: int) -> dict[str, int]:
-    """The pids of the gateway and of both fronts in ``orderflow up``'s process group."""
-    found = {label: pid for pid, label in procs.processes(group).items()}
-    return {
-        "gateway": found["gateway-api"],
-        "orders": found["orders-api"],
-        "invoices": found["invoices-api"],
-    }
 
 
 def _commit() -> str:
@@ -206,11 +191,10 @@ def _measure(
     system.wait_ready(up, HOST, [sut.orders_port, sut.orders_port + 1, gateway_port], 120)
     ids = _place_orders(sut.orders_port, token, args.orders)
     _wait_confirmed(gateway_port, token, ids)
-    pids = _parts(up.pid)
     _load(gateway_port, token, ids, args.concurrency, args.warmup_seconds)
     rounds = []
     for number in range(args.rounds):
-        figures = _round(gateway_port, token, ids, args, pids)
+        figures = _round(gateway_port, token, ids, args, up.pid)
         rounds.append(figures)
         print(
             f"round {number + 1}: {figures['per_s']} req/s, "

@@ -12,14 +12,13 @@ import os
 import shutil
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.cluster import Cluster, account_locked, quick_to_give_up, wait_until
+from tests.integration.cluster import Cluster, quick_to_give_up, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -227,18 +226,11 @@ def test_an_operator_replays_a_dead_letter_from_the_page_once(make_cluster, brow
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.integration.test_dlq_distributed import dead_letters, recorded_actors
+    from tests.integration.test_dlq_distributed import dead_lettered_order, dead_letters
 
     # Given an issue_invoice that dead-lettered (the way the dlq integration test makes one)
     cluster = quick_to_give_up(make_cluster)
-    who = f"c-{uuid.uuid4().hex[:8]}"
-    with account_locked(cluster, who):
-        _, order = cluster.place_order(who)
-        wait_until(
-            lambda: recorded_actors(cluster, order["id"]) == ["issue_invoice", "void_invoice"],
-            60,
-            "issue_invoice and void_invoice to be dead-lettered",
-        )
+    order = dead_lettered_order(cluster)
     cluster.wait_for_status(order["id"], "cancelled", timeout=60)
     (letter,) = [
         item

@@ -42,22 +42,29 @@ def recorded_actors(cluster: Cluster, order_id: str) -> list[str]:
     return [actor for (actor,) in rows]
 
 
-def test_a_dead_letter_is_listed_replayed_once_and_the_saga_stays_consistent(
-    make_cluster,
-) -> None:
-    # Given an invoices worker that gives up quickly on a lock it cannot get
-    cluster = quick_to_give_up(make_cluster)
+def dead_lettered_order(cluster: Cluster) -> dict:
+    """Place an order whose ``issue_invoice`` dead-letters (on a ``quick_to_give_up``
+    cluster, while another session holds the customer's account row); the order is
+    cancelled, and its ``void_invoice`` compensation dead-letters too, so no tombstone
+    bars a late invoice. Returns the order as placed."""
     who = f"c-{uuid.uuid4().hex[:8]}"
-    # ... while another session holds the customer's account row
     with account_locked(cluster, who):
-        # When an order is placed, issue_invoice dead-letters and the order is cancelled;
-        # its void_invoice compensation dead-letters too, so no tombstone bars a late invoice
         _, order = cluster.place_order(who)
         wait_until(
             lambda: recorded_actors(cluster, order["id"]) == ["issue_invoice", "void_invoice"],
             60,
             "issue_invoice and void_invoice to be dead-lettered",
         )
+    return order
+
+
+def test_a_dead_letter_is_listed_replayed_once_and_the_saga_stays_consistent(
+    make_cluster,
+) -> None:
+    # Given an invoices worker that gives up quickly on a lock it cannot get, and an order
+    # whose issue_invoice (and so its void_invoice) dead-lettered
+    cluster = quick_to_give_up(make_cluster)
+    order = dead_lettered_order(cluster)
     cancelled = cluster.wait_for_status(order["id"], "cancelled", timeout=60)
     assert cancelled["cancel_reason"] == "invoice_failed"
 
