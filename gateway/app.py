@@ -18,6 +18,7 @@ from gateway.resources import (
     MyOrders,
     OpsDeadLetterReplay,
     OpsDeadLetters,
+    OpsHealth,
     OpsOrder,
     OpsOrders,
     Readiness,
@@ -35,18 +36,21 @@ from ops.shared.tracing import ServerSpans
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
 # and, per service, the keep-alive connections kept open: one per thread that may use it
+AUDIT_CONNECTIONS = 2  # the audit part serves a few operators' consoles, not every request
 
 
 def create_app(
     *,
     orders_url: str,
     invoices_url: str,
+    audit_url: str,
     timeout: float,
     token_keys: TokenKeys,
     trace_url_template: str | None = None,
 ) -> falcon.App:
     """The gateway HTTP app: no database; the services at ``orders_url`` and
-    ``invoices_url`` are called with ``timeout`` seconds per call.
+    ``invoices_url``, and the audit part at ``audit_url`` (``/ops/health`` only), are
+    called with ``timeout`` seconds per call.
 
     Every route but ``/health``, ``/ready``, ``/metrics`` (and ``/openapi.json``, where the wiring
     serves ``gateway/openapi.json``) needs a Bearer token that ``token_keys``
@@ -56,6 +60,7 @@ def create_app(
     upstream = Upstream(
         orders=ServiceClient("orders", orders_url, timeout, pool, UPSTREAM_THREADS),
         invoices=ServiceClient("invoices", invoices_url, timeout, pool, UPSTREAM_THREADS),
+        audit=ServiceClient("audit", audit_url, timeout, pool, AUDIT_CONNECTIONS),
     )
     router = CompiledRouter()
     app = falcon.App(
@@ -81,6 +86,7 @@ def create_app(
     app.add_route("/ops/orders/{order_id:uuid}", OpsOrder(upstream))
     app.add_route("/ops/dead-letters", OpsDeadLetters(upstream))
     app.add_route("/ops/dead-letters/{service}/{message_id}/replay", OpsDeadLetterReplay(upstream))
+    app.add_route("/ops/health", OpsHealth(upstream))
     app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
     app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
     app.add_route("/metrics", MetricsResource())

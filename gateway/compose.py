@@ -32,10 +32,11 @@ SUMMARY_FIELDS = ("id", "number", "status", "total")
 
 @dataclass(frozen=True)
 class Upstream:
-    """The two services the gateway composes."""
+    """The two services the gateway composes, and the audit part (operators' health)."""
 
     orders: ServiceClient
     invoices: ServiceClient
+    audit: ServiceClient
 
 
 def my_orders(
@@ -168,3 +169,29 @@ def readiness(upstream: Upstream) -> dict[str, str]:
         else:
             checks[name] = "ok" if outcome.ok else f"error: answered {outcome.status}"
     return checks
+
+
+def health(upstream: Upstream, forward: Mapping[str, str]) -> dict[str, Any]:
+    """The system's health for operators: the audit part's report (the last audit,
+    outbox backlogs, dead letters, queue depths) and whether each service's front is
+    ready, asked in parallel. The audit part's 401/403 is passed on; when it cannot
+    answer, ``report`` is ``None`` with a ``partial_failures`` marker."""
+    report_call = upstream.audit.start("GET", "/report", headers=forward)
+    clients = {"orders": upstream.orders, "invoices": upstream.invoices}
+    ready_calls = {name: client.start("GET", "/ready") for name, client in clients.items()}
+    fronts = []
+    for name, call in ready_calls.items():
+        outcome = call.result()
+        if isinstance(outcome, Failure):
+            fronts.append({"service": name, "ready": False, "detail": outcome.detail})
+        else:
+            detail = "ready" if outcome.ok else f"answered {outcome.status}"
+            fronts.append({"service": name, "ready": outcome.ok, "detail": detail})
+    outcome = report_call.result()
+    report: dict[str, Any] | None = None
+    failures: list[dict[str, str]] = []
+    if isinstance(outcome, Failure):
+        failures.append(outcome.as_marker())
+    else:
+        report = required(outcome)  # a 4xx (token refused, not an operator) is passed on
+    return {"report": report, "fronts": fronts, "partial_failures": failures}

@@ -28,6 +28,7 @@ FILES = {  # name -> content type
     "api.js": "text/javascript; charset=utf-8",
     "dom.js": "text/javascript; charset=utf-8",
     "views.js": "text/javascript; charset=utf-8",
+    "health.js": "text/javascript; charset=utf-8",
     "config.json": "application/json",  # made from the settings, not a file
 }
 SECURITY_HEADERS = {

@@ -109,6 +109,19 @@ class OpsDeadLetterReplay:
         resp.media = compose.replay_dead_letter(self.upstream, forwarded(req), service, message_id)
 
 
+class OpsHealth:
+    """``GET /ops/health``: the audit part's report and the services' readiness; operators
+    only."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_operator(req)
+        resp.media = compose.health(self.upstream, forwarded(req))
+        resp.cache_control = ["no-store"]
+
+
 class Readiness:
     """``GET /ready``: 200 when both services answer ``/health``, else 503 naming them."""
 

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import dramatiq
 import falcon
@@ -41,10 +42,13 @@ from orders import models as orders_models
 from orders import service as orders_service
 from orders.migrations import DIRECTORY as ORDERS_MIGRATIONS
 
+if TYPE_CHECKING:
+    from ops.audit.watch import HealthWatch
+
 log = logging.getLogger(__name__)
 
 SERVICES = ("orders", "invoices")
-FRONTS = ("orders", "invoices", "gateway")  # HTTP apps
+FRONTS = ("orders", "invoices", "gateway", "audit")  # HTTP apps
 PROXIES = {"orders": orders_models.database, "invoices": invoices_models.database}
 MIGRATION_DIRS = {"orders": ORDERS_MIGRATIONS, "invoices": INVOICES_MIGRATIONS}
 OUTBOXES: dict[str, type[OutboxRecord]] = {
@@ -56,6 +60,7 @@ IDEMPOTENCY_MODELS = {
     "invoices": invoices_models.IdempotencyKey,
 }
 ACTOR_MODULES = {"orders": ordering, "invoices": invoicing}
+DEAD_LETTER_MODELS = {"orders": orders_models.DeadLetter, "invoices": invoices_models.DeadLetter}
 REDELIVERY_MODELS = {"orders": orders_models.Redelivery, "invoices": invoices_models.Redelivery}
 # a redelivery count matters for minutes; a day keeps it for a post-mortem
 REDELIVERY_MEMORY = dt.timedelta(days=1)
@@ -101,12 +106,17 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def init_databases(
-    settings: Settings, services: Iterable[str] = SERVICES, *, require_schema: bool = True
+    settings: Settings,
+    services: Iterable[str] = SERVICES,
+    *,
+    require_schema: bool = True,
+    read_only: bool = False,
 ) -> dict[str, peewee.Database]:
-    """Open (lazily) each service's database and bind its models to it."""
+    """Open (lazily) each service's database and bind its models to it; with
+    ``read_only``, PostgreSQL refuses every write on them."""
     databases = {}
     for service in services:
-        database = open_database(settings.database_url(service))
+        database = open_database(settings.database_url(service), read_only=read_only)
         PROXIES[service].initialize(database)
         databases[service] = database
         if require_schema and (
@@ -248,17 +258,21 @@ def parts_check(settings: Settings, service: str) -> Callable[[], None]:
 
 def build_app(settings: Settings, service: str) -> falcon.App:
     """The HTTP app of ``service``: ``orders`` or ``invoices`` (whose database must be
-    initialised first), or ``gateway`` (no database: HTTP to the other two)."""
+    initialised first), ``gateway`` (no database: HTTP to the other two and the audit
+    part), or ``audit`` (both databases initialised: read-only where they can be)."""
     if service == "gateway":
         from gateway.app import create_app
 
         return create_app(
             orders_url=settings.service_url("orders"),
             invoices_url=settings.service_url("invoices"),
+            audit_url=settings.service_url("audit"),
             timeout=settings.gateway_timeout,
             token_keys=token_keys(settings),
             trace_url_template=settings.trace_url_template,
         )
+    if service == "audit":
+        return build_audit_app(settings, health_watch(settings))
     from ops.dlq import http as dead_letters_http
 
     module = {"orders": orders_api, "invoices": invoices_api}[service]
@@ -273,3 +287,45 @@ def build_app(settings: Settings, service: str) -> falcon.App:
         publisher = dead_letters_http.lazy_publisher(settings.broker_url, settings.queue_type)
     dead_letters_http.add_routes(app, service, publisher)  # the operators' dlq over HTTP
     return app
+
+
+def health_watch(settings: Settings) -> HealthWatch:
+    """The audit part's watch (both databases initialised): the audit re-run every
+    ``AUDIT_INTERVAL`` seconds once started, backlogs, dead letters and queues on request."""
+    from ops import audit
+    from ops.audit.watch import HealthWatch
+    from ops.shared import dead_letters, outbox
+    from ops.shared.database import discard_connection
+
+    def run() -> audit.AuditReport:
+        try:
+            return audit.run_audit(settings, broker_depth=audit.dead_letter_depths(settings))
+        finally:  # the next run, seconds later, opens fresh connections
+            for database in PROXIES.values():
+                discard_connection(database)
+
+    def reading(service: str) -> Callable[[], tuple[int, float | None, int]]:
+        def read() -> tuple[int, float | None, int]:
+            pending, oldest = outbox.backlog(OUTBOXES[service])
+            return pending, oldest, dead_letters.unreplayed(DEAD_LETTER_MODELS[service])
+
+        return read
+
+    return HealthWatch(
+        run,
+        {service: reading(service) for service in SERVICES},
+        lambda: audit.queue_depths(settings),
+        interval=settings.audit_interval,
+    )
+
+
+def build_audit_app(settings: Settings, watch: HealthWatch) -> falcon.App:
+    """The audit part's app (``orderflow serve audit``) serving ``watch``'s report."""
+    from ops.audit import http as audit_http
+
+    return audit_http.create_app(
+        watch,
+        databases=dict(PROXIES),
+        ready_checks={"broker": broker_check(settings)},
+        token_keys=token_keys(settings),
+    )

@@ -4,7 +4,8 @@ orderflow standalone          everything in one process (SQLite, in-process brok
 orderflow up                  every part as its own process (RabbitMQ, PostgreSQL)
 orderflow migrate             create or upgrade both schemas (safe to run twice)
 orderflow migrate --status    applied and pending migrations, changing nothing (--json)
-orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334)
+orderflow serve SERVICE       one HTTP front (orders on 3333, invoices on 3334, gateway on
+                              3000, audit on 3335: the health report the console shows)
 orderflow relay SERVICE       one outbox relay (plus its periodic chores)
 orderflow worker SERVICE      one Dramatiq worker pool (runs `dramatiq ops.worker:SERVICE`)
 orderflow demo                drive a realistic scenario and check consistency
@@ -26,7 +27,7 @@ from ops.logs import configure_logging
 from ops.settings import Settings, SettingsError
 
 SERVICES = ("orders", "invoices")
-FRONTS = ("orders", "invoices", "gateway")
+FRONTS = ("orders", "invoices", "gateway", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +135,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from ops import bootstrap
     from ops.serving import http_server, run_http_server, stop_event_on_signals
 
-    if args.service != "gateway":
+    if args.service == "audit":  # reads both databases, writes neither
+        bootstrap.init_databases(settings, read_only=True)
+    elif args.service != "gateway":
         bootstrap.init_databases(settings, [args.service])
     server = http_server(
         bootstrap.build_app(settings, args.service), settings, settings.port(args.service)

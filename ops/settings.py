@@ -58,8 +58,11 @@ class Settings:
     jwt_issuer: str = "orderflow"
     jwt_audience: str = "orderflow"
     gateway_port: int = 3000
+    audit_port: int = 3335  # the audit part: the console's health view (operators)
     orders_url: str | None = None
     invoices_url: str | None = None
+    audit_url: str | None = None
+    audit_interval: float = 15.0  # seconds between the audit part's runs of the audit
     gateway_timeout: float = 2.0
     orders_worker_metrics_port: int = 9191
     invoices_worker_metrics_port: int = 9192
@@ -117,6 +120,7 @@ class Settings:
             "orders": self.orders_port,
             "invoices": self.invoices_port,
             "gateway": self.gateway_port,
+            "audit": self.audit_port,
         }[service]
 
     def metrics_port(self, part: str) -> int:
@@ -130,8 +134,13 @@ class Settings:
         }[part]
 
     def service_url(self, service: str) -> str:
-        """Base URL the gateway uses for ``service``; this machine's port by default."""
-        configured = {"orders": self.orders_url, "invoices": self.invoices_url}[service]
+        """Base URL the gateway uses for ``service`` (``orders``, ``invoices`` or the
+        ``audit`` part); this machine's port by default."""
+        configured = {
+            "orders": self.orders_url,
+            "invoices": self.invoices_url,
+            "audit": self.audit_url,
+        }[service]
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         return (configured or f"http://{host}:{self.port(service)}").rstrip("/")
 
@@ -174,8 +183,11 @@ class Settings:
             jwt_issuer=reader.text("ORDERFLOW_JWT_ISSUER") or cls.jwt_issuer,
             jwt_audience=reader.text("ORDERFLOW_JWT_AUDIENCE") or cls.jwt_audience,
             gateway_port=reader.integer("GATEWAY_PORT", cls.gateway_port),
+            audit_port=reader.integer("AUDIT_PORT", cls.audit_port),
             orders_url=reader.text("ORDERS_URL"),
             invoices_url=reader.text("INVOICES_URL"),
+            audit_url=reader.text("AUDIT_URL"),
+            audit_interval=reader.number("AUDIT_INTERVAL", cls.audit_interval),
             gateway_timeout=reader.number("GATEWAY_TIMEOUT", cls.gateway_timeout),
             orders_worker_metrics_port=reader.integer(
                 "ORDERS_WORKER_METRICS_PORT", cls.orders_worker_metrics_port
@@ -237,6 +249,8 @@ class Settings:
             "ORDERFLOW_JWT_ISSUER": self.jwt_issuer,
             "ORDERFLOW_JWT_AUDIENCE": self.jwt_audience,
             "GATEWAY_PORT": str(self.gateway_port),
+            "AUDIT_PORT": str(self.audit_port),
+            "AUDIT_INTERVAL": repr(self.audit_interval),
             "GATEWAY_TIMEOUT": repr(self.gateway_timeout),
             "ORDERS_WORKER_METRICS_PORT": str(self.orders_worker_metrics_port),
             "INVOICES_WORKER_METRICS_PORT": str(self.invoices_worker_metrics_port),
@@ -259,6 +273,7 @@ class Settings:
             "ORDERFLOW_JWT_PRIVATE_KEY": self.jwt_private_key,
             "ORDERS_URL": self.orders_url,
             "INVOICES_URL": self.invoices_url,
+            "AUDIT_URL": self.audit_url,
         }
         env.update({key: value for key, value in optional.items() if value})
         return env

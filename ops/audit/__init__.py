@@ -15,7 +15,7 @@ snapshot always has its invoice in it.
 
 from ops.audit.constants import MAX_OFFENDERS
 from ops.audit.report import AuditReport, InvariantResult
-from ops.audit.run import dead_letter_depths, main, run_audit
+from ops.audit.run import dead_letter_depths, main, queue_depths, run_audit
 
 __all__ = [
     "MAX_OFFENDERS",
@@ -23,5 +23,6 @@ __all__ = [
     "InvariantResult",
     "dead_letter_depths",
     "main",
+    "queue_depths",
     "run_audit",
 ]

@@ -20,6 +20,10 @@ DEAD_LETTER_QUEUES: dict[str, type[DeadLetterRecord]] = {
     "orders.XQ": orders_models.DeadLetter,
     "invoices.XQ": invoices_models.DeadLetter,
 }
+# every queue of the saga: each service's, its delay queue (.DQ) and its dead letters (.XQ)
+QUEUES = tuple(
+    f"{service}{suffix}" for service in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")
+)
 OUTBOXES: dict[str, type[OutboxRecord]] = {
     "orders": orders_models.OutboxEvent,
     "invoices": invoices_models.OutboxEvent,

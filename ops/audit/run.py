@@ -6,9 +6,9 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from ops.audit.constants import DEAD_LETTER_QUEUES
+from ops.audit.constants import DEAD_LETTER_QUEUES, QUEUES
 from ops.audit.invariants import (
     amounts_agree,
     cancelled_without_live_invoice,
@@ -57,6 +57,17 @@ def dead_letter_depths(settings: Settings) -> dict[str, int] | None:
     """Messages in ``orders.XQ`` and ``invoices.XQ`` (passive declare); None without a broker.
 
     A queue that does not exist yet holds no messages."""
+    depths = queue_depths(settings, DEAD_LETTER_QUEUES)
+    if depths is None:
+        return None
+    return {queue: messages for queue, (messages, _) in depths.items()}
+
+
+def queue_depths(
+    settings: Settings, queues: Iterable[str] = QUEUES
+) -> dict[str, tuple[int, int]] | None:
+    """``queue → (messages ready, consumers)`` by passive declare, on one connection;
+    None without a broker. A queue that does not exist yet is ``(0, 0)``."""
     if settings.broker_url is None:
         return None
     import pika
@@ -67,15 +78,16 @@ def dead_letter_depths(settings: Settings) -> dict[str, int] | None:
     depths = {}
     connection = pika.BlockingConnection(parameters)
     try:
-        for queue in DEAD_LETTER_QUEUES:
+        for queue in queues:
             channel = connection.channel()
             try:
-                depths[queue] = channel.queue_declare(queue, passive=True).method.message_count
+                method = channel.queue_declare(queue, passive=True).method
             except pika.exceptions.ChannelClosedByBroker as exc:
                 if exc.reply_code != 404:
                     raise
-                depths[queue] = 0
+                depths[queue] = (0, 0)
             else:
+                depths[queue] = (method.message_count, method.consumer_count)
                 channel.close()
     finally:
         connection.close()

@@ -28,9 +28,16 @@ LOG_TAIL_LINES = 40
 
 
 def busy_ports(settings: Settings) -> list[int]:
-    """The service and gateway ports on which something already accepts connections."""
+    """The ports of the fronts (services, gateway, audit part) on which something already
+    accepts connections."""
     busy = []
-    for port in (settings.orders_port, settings.invoices_port, settings.gateway_port):
+    ports = (
+        settings.orders_port,
+        settings.invoices_port,
+        settings.gateway_port,
+        settings.audit_port,
+    )
+    for port in ports:
         with contextlib.suppress(OSError), socket.create_connection((settings.host, port), 1.0):
             busy.append(port)
     return busy

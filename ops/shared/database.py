@@ -34,13 +34,14 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_database(url: str, **options: Any) -> peewee.Database:
+def open_database(url: str, *, read_only: bool = False, **options: Any) -> peewee.Database:
     """Build (without connecting) a peewee database from a URL.
 
     ``sqlite:///path`` gives a WAL-mode SQLite file whose transactions take the
     write lock up front (``BEGIN IMMEDIATE``), so concurrent writers queue
     instead of failing to upgrade a read lock. ``postgresql://…`` gives a
-    PostgreSQL database; query parameters are passed to libpq.
+    PostgreSQL database; query parameters are passed to libpq. ``read_only`` makes every
+    PostgreSQL transaction read-only (the server refuses a write); SQLite ignores it.
     """
     if url.startswith("sqlite:"):
         path = url.split(":///", 1)[-1]
@@ -54,8 +55,11 @@ def open_database(url: str, **options: Any) -> peewee.Database:
             **options,
         )
     if url.startswith(("postgres://", "postgresql://")):
-        params = db_url.parse(url.replace("postgres://", "postgresql://", 1))
-        return FoldingPostgresqlDatabase(**{**params, **options})
+        params = {**db_url.parse(url.replace("postgres://", "postgresql://", 1)), **options}
+        if read_only:
+            given = params.get("options", "")
+            params["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        return FoldingPostgresqlDatabase(**params)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
 
 

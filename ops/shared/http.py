@@ -109,9 +109,15 @@ def create_base_app(
     ready_checks: dict[str, Callable[[], None]],
     token_keys: TokenKeys,
     middleware: Iterable[object] = (),
+    openapi_package: str | None = None,
+    database_check_name: str = "database",
 ) -> falcon.App:
     """A Falcon app with problem+json errors, Bearer authentication, body limit,
-    connection care and health routes (public, like ``/openapi.json`` and ``/metrics``)."""
+    connection care and health routes (public, like ``/openapi.json`` and ``/metrics``).
+
+    ``/openapi.json`` serves ``<openapi_package>/openapi.json`` (the service's package by
+    default); ``/ready`` checks ``database`` under ``database_check_name``, then each of
+    ``ready_checks``."""
     router = CompiledRouter()
     app = falcon.App(
         router=router,
@@ -129,7 +135,8 @@ def create_base_app(
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(DomainError, handle_domain_error)
     app.add_route("/health", Health(service))
-    app.add_route("/ready", Ready(service, {"database": database_check(database), **ready_checks}))
-    app.add_route("/openapi.json", OpenApiDocument(load_document(service)))
+    checks = {database_check_name: database_check(database), **ready_checks}
+    app.add_route("/ready", Ready(service, checks))
+    app.add_route("/openapi.json", OpenApiDocument(load_document(openapi_package or service)))
     app.add_route("/metrics", MetricsResource())
     return app

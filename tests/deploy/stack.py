@@ -24,6 +24,7 @@ PROCESSES = {
     "orders": ["serve", "orders"],
     "invoices": ["serve", "invoices"],
     "gateway": ["serve", "gateway"],
+    "audit": ["serve", "audit"],
     "orders-worker": ["worker", "orders"],
     "invoices-worker": ["worker", "invoices"],
     "orders-relay": ["relay", "orders"],

@@ -43,6 +43,8 @@ PARTS = (
     "orders-relay",
     "invoices-relay",
 )
+# parts a test starts when it needs them (``cluster.start("audit-api")``): not on the saga's path
+OPERATOR_PARTS = ("audit-api",)
 
 
 def admin_connection() -> psycopg2.extensions.connection:
@@ -137,7 +139,9 @@ class Cluster:
             "orders": f"oft_{self.tag}_orders",
             "invoices": f"oft_{self.tag}_invoices",
         }
-        self.ports = {"orders": free_port(), "invoices": free_port(), "gateway": free_port()}
+        self.ports = {
+            service: free_port() for service in ("orders", "invoices", "gateway", "audit")
+        }
         # Prometheus endpoints of the worker pools (Dramatiq's exporter) and relays.
         self.metrics_ports = {part: free_port() for part in PARTS if "-api" not in part}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -152,6 +156,7 @@ class Cluster:
             "ORDERS_PORT": str(self.ports["orders"]),
             "INVOICES_PORT": str(self.ports["invoices"]),
             "GATEWAY_PORT": str(self.ports["gateway"]),
+            "AUDIT_PORT": str(self.ports["audit"]),
             **{
                 f"{part.replace('-', '_').upper()}_METRICS_PORT": str(port)
                 for part, port in self.metrics_ports.items()
@@ -291,7 +296,10 @@ class Cluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def logs(self) -> str:
-        return "\n".join(f"===== {part} =====\n{self.log(part)[-4000:]}" for part in PARTS)
+        started = [part for part in OPERATOR_PARTS if self.log(part)]
+        return "\n".join(
+            f"===== {part} =====\n{self.log(part)[-4000:]}" for part in (*PARTS, *started)
+        )
 
     # -- HTTP --------------------------------------------------------------
 

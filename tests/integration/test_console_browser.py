@@ -85,8 +85,12 @@ def found(browser: Any, selector: str) -> Any:
 
 
 def screenshot(browser: Any, name: str) -> None:
+    """The page as it is now, whole (the window grows to its height for the picture)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, max(900, int(height)))
     browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    browser.set_window_size(1280, 900)
 
 
 def no_alert(browser: Any) -> bool:
@@ -275,7 +279,16 @@ def test_a_refused_token_sends_the_user_back_to_sign_in_with_a_message(
 
 
 def test_every_console_answer_carries_the_content_security_policy(cluster: Cluster) -> None:
-    for name in ("", "main.js", "api.js", "dom.js", "views.js", "console.css", "missing.js"):
+    for name in (
+        "",
+        "main.js",
+        "api.js",
+        "dom.js",
+        "views.js",
+        "health.js",
+        "console.css",
+        "missing.js",
+    ):
         request = urllib.request.Request(console_url(cluster) + name)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -285,3 +298,98 @@ def test_every_console_answer_carries_the_content_security_policy(cluster: Clust
             headers = error.headers
         assert "script-src 'self'" in headers["Content-Security-Policy"], name
         assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def health_table(browser: Any, table: str) -> dict[str, dict[str, Any]]:
+    """A table of the Health view as data, read in one go (the view redraws every few
+    seconds, so elements found earlier may be gone): its rows by their ``data-*`` key, each
+    with its class and its cells' text."""
+    return browser.execute_script(
+        """
+        const rows = {};
+        for (const row of document.querySelectorAll(`#${arguments[0]} tbody tr`)) {
+          const key = row.dataset.code || row.dataset.service || row.dataset.queue;
+          const cells = [...row.cells].map((cell) => cell.textContent);
+          if (key) rows[key] = { ok: row.className !== "bad", cells };
+        }
+        return rows;
+        """,
+        table,
+    )
+
+
+def test_an_operator_watches_the_health_turn_red_and_green_again_without_a_reload(
+    make_cluster, browser: Any
+) -> None:
+    import psycopg2
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Given the system with its audit part (auditing every second) and a confirmed order
+    cluster = make_cluster(AUDIT_INTERVAL="1")
+    cluster.start()
+    cluster.start("audit-api")
+    order_id = place(cluster, "c5", "SKU-HEALTH")
+    cluster.wait_for_status(order_id, "confirmed")
+    # When an operator opens the Health view
+    sign_in(browser, cluster, cluster.token("alice", "operator"))
+    found(browser, "#nav a[href='#/health']").click()
+    until = WebDriverWait(browser, WAIT).until
+
+    def verdict() -> str:
+        return browser.execute_script(
+            "return document.querySelector('#audit-verdict')?.textContent ?? ''"
+        )
+
+    def pending(service: str) -> str:
+        return health_table(browser, "outboxes").get(service, {"cells": ["", ""]})["cells"][1]
+
+    # Then the seven invariants hold, nothing waits in an outbox, each queue has a worker
+    # and both fronts are ready
+    until(lambda _: verdict() == "every invariant holds.")
+    invariants = health_table(browser, "invariants")
+    assert sorted(invariants) == [f"I{n}" for n in range(1, 8)]
+    assert all(row["ok"] and row["cells"][2] == "holds" for row in invariants.values())
+    assert [pending("orders"), pending("invoices")] == ["0", "0"]
+    queues = health_table(browser, "queues")
+    assert {"orders", "invoices", "orders.DQ", "orders.XQ", "invoices.XQ"} <= set(queues)
+    assert int(queues["orders"]["cells"][2]) >= 1 and int(queues["invoices"]["cells"][2]) >= 1
+    fronts = browser.execute_script(
+        "return [...document.querySelectorAll('#fronts li')].map((li) => li.textContent)"
+    )
+    assert fronts == ["orders: ready", "invoices: ready"]
+    screenshot(browser, "health")
+    browser.execute_script("window.orderflowNotReloaded = true")
+    # When an invoice's total is changed behind the saga's back, and an order waits in the
+    # orders outbox because the orders relay is stopped
+    invoices = psycopg2.connect(cluster.database_url("invoices"))
+    try:
+        with invoices, invoices.cursor() as cursor:
+            cursor.execute(
+                "UPDATE invoices SET total_minor = total_minor + 1 WHERE order_id = %s",
+                (order_id,),
+            )
+            assert cursor.rowcount == 1
+        cluster.stop("orders-relay")
+        waiting = place(cluster, "c6", "SKU-WAITING")
+        # Then the page, without a reload, shows I4 broken naming the order, and the backlog
+        until(lambda _: verdict() == "an invariant is broken.")
+        broken = {
+            code: row for code, row in health_table(browser, "invariants").items() if not row["ok"]
+        }
+        assert list(broken) == ["I4"]
+        assert broken["I4"]["cells"][2] == "BROKEN" and order_id in broken["I4"]["cells"][4]
+        until(lambda _: pending("orders") == "1")
+        screenshot(browser, "health-broken")
+        # And when the total is put back and the relay runs again, it turns green again
+        with invoices, invoices.cursor() as cursor:
+            cursor.execute(
+                "UPDATE invoices SET total_minor = total_minor - 1 WHERE order_id = %s",
+                (order_id,),
+            )
+    finally:
+        invoices.close()
+    cluster.start("orders-relay")
+    cluster.wait_for_status(waiting, "confirmed")
+    until(lambda _: verdict() == "every invariant holds." and pending("orders") == "0")
+    assert browser.execute_script("return window.orderflowNotReloaded") is True
+    assert int(found(browser, "#health-at").get_attribute("data-reads")) >= 3

@@ -132,6 +132,7 @@ def scrape_config(cluster: Cluster, with_rabbitmq: bool) -> dict[str, Any]:
         "orders:3333": cluster.ports["orders"],
         "invoices:3334": cluster.ports["invoices"],
         "gateway:3000": cluster.ports["gateway"],
+        "audit:3335": cluster.ports["audit"],
         **{
             f"{part}:{port}": cluster.metrics_ports[part]
             for part, port in (
@@ -308,6 +309,7 @@ def live(servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
     prometheus: Prometheus | None = None
     try:
         cluster.start()
+        cluster.start("audit-api")  # every process the stack runs is scraped, this one too
         with_rabbitmq = rabbitmq_prometheus_enabled()
         prometheus = Prometheus(binary, scrape_config(cluster, with_rabbitmq), workdir)
         prometheus.wait_ready()

@@ -16,7 +16,7 @@ import yaml
 from .support import PROMETHEUS, queries, skip_or_fail
 
 EXPECTED_JOBS = {
-    "orderflow-fronts": {"orders:3333", "invoices:3334", "gateway:3000"},
+    "orderflow-fronts": {"orders:3333", "invoices:3334", "gateway:3000", "audit:3335"},
     "orderflow-workers": {"orders-worker:9191", "invoices-worker:9192"},
     "orderflow-relays": {"orders-relay:9301", "invoices-relay:9302"},
     "rabbitmq": {"rabbitmq:15692"},

@@ -226,6 +226,7 @@ def orderflow(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         (["audit"], "the orders database"),
         (["serve", "orders"], "the orders database"),
         (["serve", "invoices"], "the invoices database"),
+        (["serve", "audit"], "the orders database"),
         (["relay", "orders"], "the orders database"),
         (["worker", "invoices"], "the invoices database"),
         (["up"], "the orders database"),

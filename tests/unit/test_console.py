@@ -24,6 +24,7 @@ def gateway() -> falcon.testing.TestClient:
     app = create_app(
         orders_url="http://127.0.0.1:9",
         invoices_url="http://127.0.0.1:9",
+        audit_url="http://127.0.0.1:9",
         timeout=1.0,
         token_keys=keys,
     )
@@ -86,6 +87,7 @@ def test_the_page_learns_the_trace_link_from_config_json() -> None:
     app = create_app(
         orders_url="http://127.0.0.1:9",
         invoices_url="http://127.0.0.1:9",
+        audit_url="http://127.0.0.1:9",
         timeout=1.0,
         token_keys=keys,
         trace_url_template=template,

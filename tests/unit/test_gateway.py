@@ -75,10 +75,12 @@ def gateway(settings: Settings, services: Services) -> GatewayFactory:
         invoices_url: str | None = None,
         timeout: float = 5.0,
         keys: TokenKeys | None = None,
+        audit_url: str = "http://127.0.0.1:9",
     ) -> falcon.testing.TestClient:
         app = create_app(
             orders_url=orders_url or services.orders_url,
             invoices_url=invoices_url or services.invoices_url,
+            audit_url=audit_url,
             timeout=timeout,
             token_keys=keys or bootstrap.token_keys(settings),
         )
