@@ -29,11 +29,12 @@ class Process:
 
     name: str  # as `orderflow up` names it: logs, traces, the ECS service
     argv: tuple[str, ...]  # arguments of the `orderflow` command
-    database: str | None = None  # the service whose database it opens
+    databases: tuple[str, ...] = ()  # the services whose databases it opens
     port: int | None = None  # HTTP port other tasks reach
     alias: str | None = None  # the name other tasks reach it by (Service Connect)
     broker: bool = False  # needs BROKER_URL
     tokens: bool = False  # verifies JWTs: needs ORDERFLOW_JWT_SECRET
+    routed: bool = True  # Kong routes to it (the audit part is reached by the gateway only)
 
 
 PROCESSES: Mapping[str, Process] = {
@@ -42,7 +43,7 @@ PROCESSES: Mapping[str, Process] = {
         Process(
             "orders-api",
             ("serve", "orders"),
-            database="orders",
+            databases=("orders",),
             port=DEFAULTS.orders_port,
             alias="orders",
             broker=True,  # /ready checks the broker
@@ -51,7 +52,7 @@ PROCESSES: Mapping[str, Process] = {
         Process(
             "invoices-api",
             ("serve", "invoices"),
-            database="invoices",
+            databases=("invoices",),
             port=DEFAULTS.invoices_port,
             alias="invoices",
             broker=True,
@@ -64,13 +65,23 @@ PROCESSES: Mapping[str, Process] = {
             alias="gateway",
             tokens=True,
         ),
-        Process("orders-worker", ("worker", "orders"), database="orders", broker=True),
-        Process("invoices-worker", ("worker", "invoices"), database="invoices", broker=True),
-        Process("orders-relay", ("relay", "orders"), database="orders", broker=True),
-        Process("invoices-relay", ("relay", "invoices"), database="invoices", broker=True),
+        Process(
+            "audit-api",
+            ("serve", "audit"),
+            databases=("orders", "invoices"),  # read-only transactions
+            port=DEFAULTS.audit_port,
+            alias="audit",
+            broker=True,  # queue depths
+            tokens=True,
+            routed=False,
+        ),
+        Process("orders-worker", ("worker", "orders"), databases=("orders",), broker=True),
+        Process("invoices-worker", ("worker", "invoices"), databases=("invoices",), broker=True),
+        Process("orders-relay", ("relay", "orders"), databases=("orders",), broker=True),
+        Process("invoices-relay", ("relay", "invoices"), databases=("invoices",), broker=True),
     )
 }
-MIGRATE = Process("migrate", ("migrate",), database=None)
+MIGRATE = Process("migrate", ("migrate",))
 SERVICES = ("orders", "invoices")
 
 
@@ -103,7 +114,7 @@ def environment(process: Process, queue_type: str) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "none",
     }
     if process.name == "gateway-api":
-        for service in SERVICES:
+        for service in (*SERVICES, "audit"):
             upstream = PROCESSES[f"{service}-api"]
             env[f"{service.upper()}_URL"] = f"http://{upstream.alias}:{upstream.port}"
     return dict(sorted(env.items()))

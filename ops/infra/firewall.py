@@ -34,7 +34,7 @@ def flows() -> list[tuple[str, str, int]]:
     """``(source, destination, port)`` for every connection between groups."""
     allowed = [("alb", "kong", KONG_PROXY_PORT), ("alb", "kong", KONG_STATUS_PORT)]
     fronts = [process for process in PROCESSES.values() if process.port is not None]
-    allowed += [("kong", front.name, front.port) for front in fronts if front.port]
+    allowed += [("kong", front.name, front.port) for front in fronts if front.port and front.routed]
     allowed += [
         ("gateway-api", front.name, front.port)
         for front in fronts
@@ -42,7 +42,9 @@ def flows() -> list[tuple[str, str, int]]:
     ]
     allowed += [(p.name, "broker", BROKER_PORT) for p in PROCESSES.values() if p.broker]
     allowed += [
-        (p.name, f"{p.database}-db", DATABASE_PORT) for p in PROCESSES.values() if p.database
+        (p.name, f"{database}-db", DATABASE_PORT)
+        for p in PROCESSES.values()
+        for database in p.databases
     ]
     allowed += [(MIGRATE.name, f"{service}-db", DATABASE_PORT) for service in SERVICES]
     return allowed

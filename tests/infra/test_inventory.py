@@ -13,6 +13,7 @@ PROCESSES = {
     "orders-api",
     "invoices-api",
     "gateway-api",
+    "audit-api",
     "orders-worker",
     "invoices-worker",
     "orders-relay",

@@ -21,7 +21,7 @@ from tests.infra.mocks import (  # noqa: E402
 
 ANYWHERE = "0.0.0.0/0"
 BROKER_USERS = ("orders-api", "invoices-api", "orders-worker", "invoices-worker")
-BROKER_USERS += ("orders-relay", "invoices-relay")
+BROKER_USERS += ("orders-relay", "invoices-relay", "audit-api")
 # (destination, source, port): everything a group admits from another group
 EXPECTED = {
     ("kong", "alb", 8000),
@@ -31,11 +31,15 @@ EXPECTED = {
     ("gateway-api", "kong", 3000),
     ("orders-api", "gateway-api", 3333),
     ("invoices-api", "gateway-api", 3334),
+    ("audit-api", "gateway-api", 3335),  # and not from Kong: the audit part is not routed
     *{("broker", user, 5671) for user in BROKER_USERS},
-    *{("orders-db", p, 5432) for p in ("orders-api", "orders-worker", "orders-relay", "migrate")},
+    *{
+        ("orders-db", p, 5432)
+        for p in ("orders-api", "orders-worker", "orders-relay", "audit-api", "migrate")
+    },
     *{
         ("invoices-db", p, 5432)
-        for p in ("invoices-api", "invoices-worker", "invoices-relay", "migrate")
+        for p in ("invoices-api", "invoices-worker", "invoices-relay", "audit-api", "migrate")
     },
 }
 
@@ -99,6 +103,7 @@ def test_each_allowed_connection_leaves_its_source_and_tasks_reach_aws_on_443(
         "orders-api",
         "invoices-api",
         "gateway-api",
+        "audit-api",
         "orders-worker",
         "invoices-worker",
         "orders-relay",

@@ -21,6 +21,7 @@ COMMANDS = {
     "orders-api": ("serve", "orders"),
     "invoices-api": ("serve", "invoices"),
     "gateway-api": ("serve", "gateway"),
+    "audit-api": ("serve", "audit"),
     "orders-worker": ("worker", "orders"),
     "invoices-worker": ("worker", "invoices"),
     "orders-relay": ("relay", "orders"),
@@ -91,10 +92,25 @@ def test_the_gateway_reaches_the_services_by_the_names_kong_uses(deployed: Deplo
 
     assert environment["ORDERS_URL"] == urls["orders"]
     assert environment["INVOICES_URL"] == urls["invoices"]
+    assert environment["AUDIT_URL"] == "http://audit:3335"  # not in Kong: not routed
+
+
+def test_the_audit_part_reads_both_databases_and_the_broker_and_only_the_gateway_reaches_it(
+    deployed: Deployment,
+) -> None:
+    container = _container(deployed, "audit-api")
+    assert container["entryPoint"] + container["command"] == ["orderflow", "serve", "audit"]
+    secrets = {item["name"] for item in container["secrets"]}
+    assert secrets == {
+        "ORDERS_DATABASE_URL",
+        "INVOICES_DATABASE_URL",
+        "BROKER_URL",
+        "ORDERFLOW_JWT_SECRET",
+    }
 
 
 def test_fronts_listen_on_every_address_of_their_task(deployed: Deployment) -> None:
-    for name in ("orders-api", "invoices-api", "gateway-api"):
+    for name in ("orders-api", "invoices-api", "gateway-api", "audit-api"):
         environment = {i["name"]: i["value"] for i in _container(deployed, name)["environment"]}
         assert environment["ORDERFLOW_HOST"] == "0.0.0.0"
 
