@@ -115,7 +115,7 @@ class Settings:
         return configured or f"sqlite:///{self.data_dir / service}.sqlite3"
 
     def port(self, service: str) -> int:
-        """The HTTP port of ``service`` (``orders``, ``invoices`` or ``gateway``)."""
+        """The HTTP port of ``service`` (``orders``, ``invoices``, ``gateway`` or ``audit``)."""
         return {
             "orders": self.orders_port,
             "invoices": self.invoices_port,

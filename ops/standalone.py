@@ -1,6 +1,7 @@
 """Standalone mode: the whole system in one process, no servers needed.
 
-Both HTTP fronts, both relays and Dramatiq worker threads share Dramatiq's
+The HTTP fronts (both services, the gateway, the audit part), both relays and Dramatiq
+worker threads share Dramatiq's
 in-process stub broker; each service keeps its own SQLite file under the data
 directory. Messages live in memory: a crash loses those in flight, so on
 start the relays republish the events of the last ``saga_timeout`` seconds
@@ -68,6 +69,7 @@ def run(settings: Settings) -> None:
         f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
         f"invoices http://{settings.host}:{settings.invoices_port} "
         f"gateway http://{settings.host}:{settings.gateway_port} "
+        f"audit http://{settings.host}:{settings.audit_port} "
         f"(data in {settings.data_dir}/); Ctrl-C stops",
         flush=True,
     )

@@ -8,6 +8,7 @@ fails them (``.ci/run`` installs it). A screenshot of each view lands in
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import urllib.error
@@ -85,12 +86,14 @@ def found(browser: Any, selector: str) -> Any:
 
 
 def screenshot(browser: Any, name: str) -> None:
-    """The page as it is now, whole (the window grows to its height for the picture)."""
+    """The whole page as it is now, beyond the window's height (Chromium's DevTools)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1280, max(900, int(height)))
-    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-    browser.set_window_size(1280, 900)
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 def no_alert(browser: Any) -> bool:
