@@ -377,7 +377,8 @@ def test_prometheus_scrapes_every_part_of_the_running_system(live: Live) -> None
     targets = live.prometheus.targets()
     jobs = {t["labels"]["job"] for t in targets}
     assert {"orderflow-fronts", "orderflow-workers", "orderflow-relays"} <= jobs
-    assert len([t for t in targets if t["labels"]["job"].startswith("orderflow-")]) == 7
+    # three fronts and the audit part, two worker pools, two relays
+    assert len([t for t in targets if t["labels"]["job"].startswith("orderflow-")]) == 8
     assert all(t["health"] == "up" for t in targets), [
         (t["scrapeUrl"], t["lastError"]) for t in targets
     ]
