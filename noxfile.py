@@ -1,5 +1,5 @@
 """Sessions for developers and CI: ``demo``, ``tests``, ``lint``, ``bench``, ``soak``, ``chaos``,
-``fuzz``, ``infra``."""
+``cluster``, ``fuzz``, ``infra``."""
 
 from __future__ import annotations
 
@@ -83,6 +83,26 @@ def chaos(session: nox.Session) -> None:
         "tests/integration/test_chaos.py",
         *session.posargs,
         env={"CHAOS_SCALE": "full"},
+    )
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """C1-C5 at full scale: orderflow on a three-node RabbitMQ cluster and a PostgreSQL
+    primary with a streaming standby, which the tests start from the machine's packages
+    (their own directories and ports; the local servers are not touched); nodes and the
+    primary die under load, then drain and audit; the table lands in results/. Run some
+    only with ``CLUSTER_ONLY=C1,C4``."""
+    session.install("-c", CONSTRAINTS, "-e", ".[test]")
+    session.run(
+        "pytest",
+        "-s",
+        "tests/cluster/test_cluster.py",
+        *session.posargs,
+        env={
+            "CLUSTER_SCALE": "full",
+            "CLUSTER_ONLY": os.environ.get("CLUSTER_ONLY", "C1,C2,C3,C4,C5"),
+        },
     )
 
 

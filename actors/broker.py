@@ -15,12 +15,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import peewee
+import pika
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
 from actors.poison import RedeliveryCounter, RedeliveryGuard, UndecodableHandler
 from actors.tracing import Tracing
+from ops.shared.nodes import broker_nodes
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
 # seconds, and never block forever on a broker that is out of resources.
@@ -31,6 +33,7 @@ CONNECTION_DEFAULTS = {
     "retry_delay": "1",
     "socket_timeout": "5",
 }
+ONE_TRY = {"connection_attempts": "1"}  # per node, when BROKER_URL names several
 
 
 @dataclass(frozen=True)
@@ -44,13 +47,27 @@ class RetryPolicy:
     max_redeliveries: int = 3
 
 
-def with_connection_defaults(url: str) -> str:
+def with_connection_defaults(url: str, defaults: Mapping[str, str] = CONNECTION_DEFAULTS) -> str:
     """Add our pika connection defaults to an ``amqp://`` URL unless it sets them."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
-    for key, value in CONNECTION_DEFAULTS.items():
+    for key, value in defaults.items():
         query.setdefault(key, value)
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def connection_urls(broker_url: str) -> list[str]:
+    """Each node's URL in ``BROKER_URL`` (``ops.shared.nodes``), with our connection
+    defaults. With several nodes a connection tries each once, in order (pika goes down
+    the list), rather than three times a node that is down before the next."""
+    nodes = broker_nodes(broker_url)
+    defaults = CONNECTION_DEFAULTS if len(nodes) == 1 else {**CONNECTION_DEFAULTS, **ONE_TRY}
+    return [with_connection_defaults(node, defaults) for node in nodes]
+
+
+def connection_parameters(broker_url: str) -> list[pika.URLParameters]:
+    """What ``pika.BlockingConnection`` takes to reach the first node that answers."""
+    return [pika.URLParameters(url) for url in connection_urls(broker_url)]
 
 
 def build_broker(
@@ -92,7 +109,7 @@ def build_broker(
     from actors.rabbitmq import OrderflowRabbitmqBroker
 
     return OrderflowRabbitmqBroker(
-        url=with_connection_defaults(broker_url),
+        url=connection_urls(broker_url),
         confirm_delivery=True,
         middleware=middleware,
         undecodable=undecodable_handlers or {},

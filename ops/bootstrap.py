@@ -22,7 +22,7 @@ import falcon
 import peewee
 
 from actors import invoicing, ordering
-from actors.broker import RetryPolicy, build_broker, keep_alive, with_connection_defaults
+from actors.broker import RetryPolicy, build_broker, connection_parameters, keep_alive
 from actors.outbound import batch_publisher
 from invoices import accounts as invoices_accounts
 from invoices import api as invoices_api
@@ -228,7 +228,7 @@ def broker_check(settings: Settings) -> Callable[[], None]:
         return lambda: None
     import pika
 
-    parameters = pika.URLParameters(with_connection_defaults(settings.broker_url))
+    parameters = connection_parameters(settings.broker_url)
     state = {"checked": 0.0}
     lock = threading.Lock()
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from ops.shared.nodes import broker_nodes
+
 TRACES_EXPORTERS = ("none", "otlp", "console")
 QUEUE_TYPES = ("classic", "quorum")
 PLACEHOLDER = "change-me"  # how .env.example's secrets begin: never a real one
@@ -216,6 +218,11 @@ class Settings:
                 "ORDERFLOW_JWT_SECRET still holds the placeholder of .env.example: "
                 "anyone could sign tokens with it; set a random one (openssl rand -hex 32)"
             )
+        if settings.broker_url is not None:
+            try:
+                broker_nodes(settings.broker_url)
+            except ValueError as exc:
+                raise SettingsError(f"BROKER_URL: {exc}") from None
         if settings.jwt_private_key and not settings.jwt_public_key:
             raise SettingsError("ORDERFLOW_JWT_PRIVATE_KEY needs ORDERFLOW_JWT_PUBLIC_KEY too")
         both = (settings.orders_database_url, settings.invoices_database_url)

@@ -8,7 +8,7 @@ without a password), and the driver's first line of explanation.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import dramatiq.errors
 import peewee
@@ -16,6 +16,7 @@ import pika.exceptions
 import psycopg2
 
 from ops.settings import Settings
+from ops.shared.nodes import redacted
 
 EXIT_UNREACHABLE = 3
 DATABASE_ERRORS = (peewee.OperationalError, psycopg2.OperationalError)
@@ -28,15 +29,6 @@ UNREACHABLE = DATABASE_ERRORS + BROKER_ERRORS
 
 _PORT = re.compile(r"port (\d+)|\.s\.PGSQL\.(\d+)")
 _DATABASE = re.compile(r'database "([^"]+)" does not exist')
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def describe(exc: BaseException, settings: Settings) -> str:
@@ -67,7 +59,7 @@ def _databases(text: str, settings: Settings) -> str:
         if missing is not None:
             matches = parts.path.lstrip("/") == missing.group(1)
         else:
-            matches = port is None or (parts.port or 5432) == port
+            matches = port is None or port in _ports(parts.netloc)
         if matches:
             named.append((service, variable, url))
     if not named:
@@ -77,3 +69,13 @@ def _databases(text: str, settings: Settings) -> str:
         return f"the {service} database (check {variable}={redacted(url)})"
     variables = " and ".join(variable for _, variable, _ in named) or "the database URLs"
     return f"PostgreSQL (check {variables})"
+
+
+def _ports(netloc: str) -> set[int]:
+    """The ports of a URL's hosts, one or several (libpq's ``h1:5432,h2:5433``)."""
+    hosts = netloc.rpartition("@")[2].split(",")
+    ports = set()
+    for host in hosts:
+        _, colon, port = host.rpartition(":")
+        ports.add(int(port) if colon and port.isdigit() and "]" not in port else 5432)
+    return ports

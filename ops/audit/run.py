@@ -72,9 +72,9 @@ def queue_depths(
         return None
     import pika
 
-    from actors.broker import with_connection_defaults
+    from actors.broker import connection_parameters
 
-    parameters = pika.URLParameters(with_connection_defaults(settings.broker_url))
+    parameters = connection_parameters(settings.broker_url)
     depths = {}
     connection = pika.BlockingConnection(parameters)
     try:

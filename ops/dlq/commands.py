@@ -188,12 +188,12 @@ def rabbitmq_publisher(
 ) -> tuple[Enqueue, Callable[[], None]]:
     """``(enqueue, close)`` for a RabbitMQ broker with publisher confirms: ``enqueue``
     returns once RabbitMQ has the message (declaring its queue first, of ``queue_type``)."""
-    from actors.broker import with_connection_defaults
+    from actors.broker import connection_urls
     from actors.rabbitmq import OrderflowRabbitmqBroker
 
     # Only publishes: no worker middleware, so the message goes out exactly as built.
     broker = OrderflowRabbitmqBroker(
-        url=with_connection_defaults(broker_url),
+        url=connection_urls(broker_url),
         confirm_delivery=True,
         middleware=[],
         undecodable={},

@@ -156,9 +156,9 @@ def peek(broker_url: str, queue: str) -> list[bytes]:
     this returns); an undeclared queue holds none."""
     import pika
 
-    from actors.broker import with_connection_defaults
+    from actors.broker import connection_parameters
 
-    connection = pika.BlockingConnection(pika.URLParameters(with_connection_defaults(broker_url)))
+    connection = pika.BlockingConnection(connection_parameters(broker_url))
     try:
         channel = connection.channel()
         try:

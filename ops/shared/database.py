@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import peewee
 from playhouse import db_url
 
 from ops.shared import compiled
+from ops.shared.nodes import multi_host
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -40,7 +42,8 @@ def open_database(url: str, *, read_only: bool = False, **options: Any) -> peewe
     ``sqlite:///path`` gives a WAL-mode SQLite file whose transactions take the
     write lock up front (``BEGIN IMMEDIATE``), so concurrent writers queue
     instead of failing to upgrade a read lock. ``postgresql://…`` gives a
-    PostgreSQL database; query parameters are passed to libpq. ``read_only`` makes every
+    PostgreSQL database; query parameters are passed to libpq, and a URL with several
+    hosts (``ops.shared.nodes.multi_host``) is handed to libpq whole. ``read_only`` makes every
     PostgreSQL transaction read-only (the server refuses a write); SQLite ignores it.
     """
     if url.startswith("sqlite:"):
@@ -55,7 +58,15 @@ def open_database(url: str, *, read_only: bool = False, **options: Any) -> peewe
             **options,
         )
     if url.startswith(("postgres://", "postgresql://")):
-        params = {**db_url.parse(url.replace("postgres://", "postgresql://", 1)), **options}
+        url = url.replace("postgres://", "postgresql://", 1)
+        if multi_host(url):  # libpq reads the URL itself: peewee's parser takes one host
+            parts = urlsplit(url)
+            given_options = dict(parse_qsl(parts.query)).get("options")
+            params = {"database": parts.path.lstrip("/"), "dsn": url, **options}
+            if given_options and "options" not in params:
+                params["options"] = given_options
+        else:
+            params = {**db_url.parse(url), **options}
         if read_only:
             given = params.get("options", "")
             params["options"] = f"{given} -c default_transaction_read_only=on".strip()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.load import Load, Mix
-from tests.integration.cluster import PARTS, Cluster, broker_url
+from tests.integration.cluster import LOCAL, PARTS, Cluster, Servers
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WORK_QUEUES = ("orders", "invoices", "orders.DQ", "invoices.DQ")
@@ -62,6 +62,9 @@ class Scenario:
     prepare: Callable[[Chaos], None] | None = None
     verify: Callable[[Chaos], list[str]] | None = None  # extra checks: problems found
     expect_failures: frozenset[str] = frozenset()
+    # a configuration broken on purpose that loses accepted orders (C5): the audit or the
+    # per-order checks must see the loss
+    expect_loss: bool = False
     drain_timeout: float | None = None
 
 
@@ -83,10 +86,14 @@ class Outcome:
     restarts: int
     http: dict[str, int]
     expected_failures: list[str]
+    expected_loss: bool = False
+    longest_gap_s: float | None = None  # the longest time without a 201 for a placement
 
     @property
     def passed(self) -> bool:
         """The scenario held: for F9, the audit caught exactly what was broken."""
+        if self.expected_loss:
+            return bool(self.audit_failed or self.harness_problems)
         if self.expected_failures:
             return set(self.expected_failures) <= set(self.audit_failed)
         return self.drained and not self.audit_failed and not self.harness_problems
@@ -190,6 +197,8 @@ class Chaos:
             restarts=self.restarts,
             http=dict(sorted(record.statuses.items())),
             expected_failures=sorted(scenario.expect_failures),
+            expected_loss=scenario.expect_loss,
+            longest_gap_s=None if (gap := record.longest_gap()) is None else round(gap, 1),
         )
 
     def _keep(self) -> None:
@@ -245,7 +254,11 @@ class Chaos:
 
     def audit(self) -> dict[str, Any]:
         """``orderflow audit --json``: every order must be settled now (the drain is over)."""
-        env = {**self.cluster.env, "BROKER_URL": broker_url(self.cluster.vhost)}
+        # straight to the broker, not through a scenario's proxy
+        env = {
+            **self.cluster.env,
+            "BROKER_URL": self.cluster.servers.broker_url(self.cluster.vhost),
+        }
         done = subprocess.run(
             [
                 sys.executable,
@@ -301,11 +314,15 @@ class Chaos:
         )
 
 
-def run_scenario(scenario: Scenario, scale: Scale, workdir: Path, vhost: str) -> Outcome:
-    """Build a fresh cluster, run ``scenario`` on it at ``scale``, tear it down."""
+def run_scenario(
+    scenario: Scenario, scale: Scale, workdir: Path, vhost: str, servers: Servers = LOCAL
+) -> Outcome:
+    """Build a fresh cluster on ``servers``, run ``scenario`` on it at ``scale``, tear it
+    down."""
     cluster = Cluster(
         workdir,
         vhost,
+        servers,
         ORDERS_SAGA_TIMEOUT="3600",
         MAX_BACKOFF_MS="5000",
         PYTHONPATH=str(REPOSITORY),  # the parts run elsewhere and import tests.chaos.*

@@ -8,6 +8,7 @@ or a 5xx, as a careful client would; only a 201 counts as accepted.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -34,9 +35,15 @@ class Mix:
 @dataclass
 class LoadRecord:
     accepted: list[str] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)  # time.monotonic() of each 201
     statuses: Counter = field(default_factory=Counter)
     actions: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def longest_gap(self) -> float | None:
+        """The longest time between two accepted orders (how long placing was down)."""
+        times = sorted(self.accepted_at)
+        return max((b - a for a, b in itertools.pairwise(times)), default=None)
 
     def note(self, what: str, status: int) -> None:
         with self.lock:
@@ -110,6 +117,7 @@ class Load:
             if status == 201:
                 with self.record.lock:
                     self.record.accepted.append(body["id"])
+                    self.record.accepted_at.append(time.monotonic())
                 return body
             if status not in RETRYABLE or (self.stopping.is_set() and attempt >= 1):
                 return None

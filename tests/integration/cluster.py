@@ -7,6 +7,7 @@ vhost, free ports, and a log file per process (printed when a test fails).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,12 +20,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pika
 import psycopg2
 import psycopg2.extensions
 
+from actors.broker import connection_parameters
 from ops.shared.auth import TokenKeys, mint
 from tests.ports import free_port
 
@@ -47,14 +49,14 @@ PARTS = (
 OPERATOR_PARTS = ("audit-api",)
 
 
-def admin_connection() -> psycopg2.extensions.connection:
-    connection = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+def admin_connection(dsn: str = PG_ADMIN_DSN) -> psycopg2.extensions.connection:
+    connection = psycopg2.connect(dsn, connect_timeout=3)
     connection.autocommit = True
     return connection
 
 
-def _admin(statement: str) -> None:
-    admin = admin_connection()
+def _admin(statement: str, dsn: str = PG_ADMIN_DSN) -> None:
+    admin = admin_connection(dsn)
     try:
         with admin.cursor() as cursor:
             cursor.execute(statement)
@@ -76,6 +78,32 @@ def throwaway_database(prefix: str) -> Iterator[str]:
 
 def broker_url(vhost: str) -> str:
     return f"{AMQP_BASE}/{quote(vhost, safe='')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Servers:
+    """Where a cluster's RabbitMQ and PostgreSQL are: the machine's own by default; the
+    cluster scenarios (tests/cluster) pass several RabbitMQ nodes and a primary with its
+    standby."""
+
+    amqp_bases: tuple[str, ...] = (AMQP_BASE,)  # a node each, ``amqp://user:pw@host:port``
+    pg_hosts: str = "127.0.0.1:5432"  # libpq's host list: ``h1:p1,h2:p2`` for several
+    pg_params: tuple[tuple[str, str], ...] = ()  # added to every database URL
+
+    def broker_url(self, vhost: str) -> str:
+        """``BROKER_URL``: every node, in order."""
+        return ",".join(f"{base}/{quote(vhost, safe='')}" for base in self.amqp_bases)
+
+    def database_url(self, database: str, **params: str) -> str:
+        query = urlencode({**dict(self.pg_params), **params}, quote_via=quote)
+        return f"postgresql://postgres@{self.pg_hosts}/{database}" + (f"?{query}" if query else "")
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.database_url("postgres") if self.pg_params else PG_ADMIN_DSN
+
+
+LOCAL = Servers()
 
 
 def wait_until(
@@ -131,9 +159,12 @@ def quick_to_give_up(make_cluster: Callable[..., Cluster]) -> Cluster:
 class Cluster:
     """Both services as separate processes; the test starts, stops and kills parts."""
 
-    def __init__(self, workdir: Path, vhost: str, **overrides: str) -> None:
+    def __init__(
+        self, workdir: Path, vhost: str, servers: Servers = LOCAL, **overrides: str
+    ) -> None:
         self.workdir = workdir
         self.vhost = vhost
+        self.servers = servers
         self.tag = uuid.uuid4().hex[:10]
         self.databases = {
             "orders": f"oft_{self.tag}_orders",
@@ -150,7 +181,7 @@ class Cluster:
         self.worker_modules: dict[str, list[str]] = {}
         self.env = {
             **os.environ,
-            "BROKER_URL": broker_url(vhost),
+            "BROKER_URL": servers.broker_url(vhost),
             "ORDERS_DATABASE_URL": self.database_url("orders"),
             "INVOICES_DATABASE_URL": self.database_url("invoices"),
             "ORDERS_PORT": str(self.ports["orders"]),
@@ -174,7 +205,7 @@ class Cluster:
     def create(self) -> None:
         """Fresh databases, empty queues, schemas migrated."""
         for name in self.databases.values():
-            _admin(f'CREATE DATABASE "{name}"')
+            _admin(f'CREATE DATABASE "{name}"', self.servers.admin_dsn)
         self.purge_queues()
         subprocess.run(
             [sys.executable, "-m", "ops.cli", "migrate"],
@@ -189,16 +220,17 @@ class Cluster:
         for name in list(self.processes):
             self.stop(name)
         for name in self.databases.values():
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', self.servers.admin_dsn)
 
     def database_url(self, service: str, **params: str) -> str:
-        query = "&".join(f"{key}={quote(value)}" for key, value in params.items())
-        return f"postgresql://postgres@127.0.0.1:5432/{self.databases[service]}" + (
-            f"?{query}" if query else ""
-        )
+        return self.servers.database_url(self.databases[service], **params)
+
+    def broker(self) -> pika.BlockingConnection:
+        """A connection to the cluster's broker (its first node that answers)."""
+        return pika.BlockingConnection(connection_parameters(self.servers.broker_url(self.vhost)))
 
     def purge_queues(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(broker_url(self.vhost)))
+        connection = self.broker()
         try:
             channel = connection.channel()
             for queue in QUEUES:
@@ -384,7 +416,7 @@ class Cluster:
             connection.close()
 
     def queue_depth(self, queue: str) -> int:
-        connection = pika.BlockingConnection(pika.URLParameters(broker_url(self.vhost)))
+        connection = self.broker()
         try:
             return connection.channel().queue_declare(queue, passive=True).method.message_count
         finally:
