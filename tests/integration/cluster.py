@@ -89,6 +89,13 @@ class Servers:
     amqp_bases: tuple[str, ...] = (AMQP_BASE,)  # a node each, ``amqp://user:pw@host:port``
     pg_hosts: str = "127.0.0.1:5432"  # libpq's host list: ``h1:p1,h2:p2`` for several
     pg_params: tuple[tuple[str, str], ...] = ()  # added to every database URL
+    # services whose database stays on the machine's own PostgreSQL (C5: one service's
+    # server fails over, the other's does not)
+    local_databases: tuple[str, ...] = ()
+
+    def of(self, service: str) -> Servers:
+        """The servers ``service``'s database is on."""
+        return LOCAL if service in self.local_databases else self
 
     def broker_url(self, vhost: str) -> str:
         """``BROKER_URL``: every node, in order."""
@@ -204,8 +211,8 @@ class Cluster:
 
     def create(self) -> None:
         """Fresh databases, empty queues, schemas migrated."""
-        for name in self.databases.values():
-            _admin(f'CREATE DATABASE "{name}"', self.servers.admin_dsn)
+        for service, name in self.databases.items():
+            _admin(f'CREATE DATABASE "{name}"', self.servers.of(service).admin_dsn)
         self.purge_queues()
         subprocess.run(
             [sys.executable, "-m", "ops.cli", "migrate"],
@@ -219,11 +226,13 @@ class Cluster:
     def destroy(self) -> None:
         for name in list(self.processes):
             self.stop(name)
-        for name in self.databases.values():
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', self.servers.admin_dsn)
+        for service, name in self.databases.items():
+            _admin(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', self.servers.of(service).admin_dsn
+            )
 
     def database_url(self, service: str, **params: str) -> str:
-        return self.servers.database_url(self.databases[service], **params)
+        return self.servers.of(service).database_url(self.databases[service], **params)
 
     def broker(self) -> pika.BlockingConnection:
         """A connection to the cluster's broker (its first node that answers)."""
