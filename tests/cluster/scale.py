@@ -57,7 +57,6 @@ def burst(servers: Servers, vhost: str, workers: int, orders: int, workdir: Path
         WORKER_PROCESSES=str(workers),
         WORKER_THREADS="2",
         HTTP_THREADS="16",
-        LOG_LEVEL="WARNING",
     )
     cluster.create()
     try:
@@ -144,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         rabbit.stop()
     summary = {
         label: {
-            "end_to_end_confirmed_per_s": statistics.median(
-                r["end_to_end_confirmed_per_s"] or 0 for r in results
+            "end_to_end_confirmed_per_s": round(
+                statistics.median(r["end_to_end_confirmed_per_s"] or 0 for r in results), 1
             ),
-            "accepted_per_s": statistics.median(r["accepted_per_s"] for r in results),
+            "accepted_per_s": round(statistics.median(r["accepted_per_s"] for r in results), 1),
             "rounds": len(results),
         }
         for label, results in runs.items()
