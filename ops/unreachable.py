@@ -77,5 +77,5 @@ def _ports(netloc: str) -> set[int]:
     ports = set()
     for host in hosts:
         _, colon, port = host.rpartition(":")
-        ports.add(int(port) if colon and port.isdigit() and "]" not in port else 5432)
+        ports.add(int(port) if colon and port.isdigit() else 5432)
     return ports

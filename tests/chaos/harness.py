@@ -356,3 +356,21 @@ def table(outcomes: list[Outcome]) -> str:
         for o in outcomes
     ]
     return head + "\n".join(rows) + "\n"
+
+
+def keep_table(
+    name: str, scale: Scale, outcomes: list[Outcome], render: Callable[[list[Outcome]], str]
+) -> None:
+    """Print the table ``render`` makes of ``outcomes`` and keep it, with every outcome as
+    JSON, under ``results/<name>-<scale>.md`` and ``.json``."""
+    if not outcomes:
+        return
+    text = render(outcomes)
+    print(f"\n\n{name} ({scale.name}: {scale.duration:g}s of load at {scale.rate:g} orders/s)\n")
+    print(text)
+    results = Path("results")
+    results.mkdir(exist_ok=True)
+    (results / f"{name}-{scale.name}.md").write_text(text)
+    (results / f"{name}-{scale.name}.json").write_text(
+        json.dumps([dataclasses.asdict(o) | {"passed": o.passed} for o in outcomes], indent=1)
+    )

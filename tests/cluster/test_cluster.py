@@ -8,7 +8,6 @@ machine without the servers' packages skips with the reason; under ``CI=true`` i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import psycopg2
 import pytest
 
 from actors.broker import connection_parameters
-from tests.chaos.harness import SCALES, Outcome
+from tests.chaos.harness import SCALES, Outcome, keep_table
 from tests.cluster.scenarios import BY_CODE, run, table
 from tests.cluster.servers import PostgresPair, RabbitCluster, missing
 
@@ -29,7 +28,6 @@ SCALE = SCALES[os.environ.get("CLUSTER_SCALE", "short")]
 # the scenarios a run takes: C1 and C4 in the test suite, all five in nox -s cluster
 ONLY = [c.strip() for c in os.environ.get("CLUSTER_ONLY", "C1,C4").split(",") if c.strip()]
 OUTCOMES: list[Outcome] = []
-RESULTS = Path("results")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,17 +40,9 @@ def servers_here() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster_table() -> Iterator[None]:
+    """After the scenarios: print the table and keep it (and the details) under results/."""
     yield
-    if not OUTCOMES:
-        return
-    text = table(OUTCOMES)
-    print(f"\n\ncluster ({SCALE.name}: {SCALE.duration:g}s of load at {SCALE.rate:g} orders/s)\n")
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"cluster-{SCALE.name}.md").write_text(text)
-    (RESULTS / f"cluster-{SCALE.name}.json").write_text(
-        json.dumps([dataclasses.asdict(o) | {"passed": o.passed} for o in OUTCOMES], indent=1)
-    )
+    keep_table("cluster", SCALE, OUTCOMES, table)
 
 
 def test_the_harness_joins_three_rabbitmq_nodes_and_streams_to_a_synchronous_standby(

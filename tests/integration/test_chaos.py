@@ -7,8 +7,6 @@ Scenarios run one at a time: F3 and F4 restart the shared RabbitMQ and PostgreSQ
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.faults import BY_CODE, SCENARIOS
-from tests.chaos.harness import SCALES, Outcome, run_scenario, table
+from tests.chaos.harness import SCALES, Outcome, keep_table, run_scenario, table
 
 SCALE = SCALES[os.environ.get("CHAOS_SCALE", "short")]
 ONLY = os.environ.get("CHAOS_ONLY", "")  # e.g. "F1,F5": run these scenarios alone
 OUTCOMES: list[Outcome] = []
-RESULTS = Path("results")
 
 
 def chosen(codes: list[str]) -> list[str]:
@@ -33,16 +30,7 @@ def chosen(codes: list[str]) -> list[str]:
 def chaos_table() -> Iterator[None]:
     """After the scenarios: print the table and keep it (and the details) under results/."""
     yield
-    if not OUTCOMES:
-        return
-    text = table(OUTCOMES)
-    print(f"\n\nchaos ({SCALE.name}: {SCALE.duration:g}s of load at {SCALE.rate:g} orders/s)\n")
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"chaos-{SCALE.name}.md").write_text(text)
-    (RESULTS / f"chaos-{SCALE.name}.json").write_text(
-        json.dumps([dataclasses.asdict(o) | {"passed": o.passed} for o in OUTCOMES], indent=1)
-    )
+    keep_table("chaos", SCALE, OUTCOMES, table)
 
 
 SAFE = chosen([s.code for s in SCENARIOS if not s.expect_failures])
