@@ -9,20 +9,23 @@ broker runs everything in-process (standalone mode and unit tests).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
-import peewee
 import pika
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
-from actors.poison import RedeliveryCounter, RedeliveryGuard, UndecodableHandler
+from actors.poison import RedeliveryGuard
 from actors.tracing import Tracing
+from ops.shared import redeliveries
 from ops.shared.nodes import broker_nodes
+from ops.shared.service import ServiceDescription
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
 # seconds, and never block forever on a broker that is out of resources.
@@ -45,6 +48,29 @@ class RetryPolicy:
     max_backoff_ms: int = 300_000
     # redeliveries after a worker died holding the message, before it is dead-lettered
     max_redeliveries: int = 3
+
+
+class QueueActors(Protocol):
+    """A queue's actor module (``actors.ordering``, ``actors.invoicing``): its actors, and
+    the handlers that record its dead letters (by actor, else the default) and the bodies
+    on it that are not messages."""
+
+    DEAD_LETTER_HANDLERS: Mapping[str, DeadLetterHandler]
+
+    def record_dead_letter(self, message: dramatiq.Message, error: str, attempts: int) -> None: ...
+
+    def record_undecodable(self, body: bytes, error: str, redelivered: bool = False) -> None: ...
+
+    def declare(self, broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]: ...
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A queue workers consume: the service that owns it (its name is the queue's) and the
+    queue's actors."""
+
+    service: ServiceDescription
+    actors: QueueActors
 
 
 def with_connection_defaults(url: str, defaults: Mapping[str, str] = CONNECTION_DEFAULTS) -> str:
@@ -73,48 +99,61 @@ def connection_parameters(broker_url: str) -> list[pika.URLParameters]:
 def build_broker(
     broker_url: str | None,
     *,
-    databases: Mapping[str, peewee.Database | peewee.DatabaseProxy],
-    dead_letter_handlers: Mapping[str, DeadLetterHandler],
-    default_dead_letter_handlers: Mapping[str, DeadLetterHandler],
+    consumers: Sequence[Consumer],
     retries: RetryPolicy,
-    redelivery_counters: Mapping[str, RedeliveryCounter] | None = None,
-    undecodable_handlers: Mapping[str, UndecodableHandler] | None = None,
     queue_type: str = "classic",
 ) -> dramatiq.Broker:
-    """A broker with time limits, dead-letter records, retries and per-thread connections.
+    """A broker with time limits, dead-letter records, retries and per-thread connections,
+    and the actors of ``consumers`` declared.
 
-    ``databases`` maps queue names to the database their actors use; only the
-    queues a worker consumes ever open their database. ``redelivery_counters``
-    (by queue) count redeliveries durably for the crash-loop guard;
-    ``undecodable_handlers`` (by queue) record bodies that are not messages.
-    ``queue_type`` is ``classic`` or ``quorum`` (RabbitMQ only).
+    Only the queues of ``consumers`` ever open their service's database; their dead
+    letters, redeliveries (for the crash-loop guard) and bodies that are not messages
+    are recorded there. ``queue_type`` is ``classic`` or ``quorum`` (RabbitMQ only).
     """
+    queues = {consumer.service.name: consumer for consumer in consumers}
     middleware = [
         Tracing(),  # first: its span is current in every other hook and in the actor
         CurrentMessage(),  # batch actors read their message's retries and redelivery
         ShutdownNotifications(),
         TimeLimit(),
-        DeadLetters(dead_letter_handlers, default_dead_letter_handlers),
+        DeadLetters(
+            {
+                actor: handler
+                for consumer in consumers
+                for actor, handler in consumer.actors.DEAD_LETTER_HANDLERS.items()
+            },
+            {queue: consumer.actors.record_dead_letter for queue, consumer in queues.items()},
+        ),
         Retries(
             max_retries=retries.max_retries,
             min_backoff=retries.min_backoff_ms,
             max_backoff=retries.max_backoff_ms,
         ),
-        DatabaseConnection(databases),
+        DatabaseConnection({queue: c.service.database for queue, c in queues.items()}),
         # after DatabaseConnection: counts with the thread's connection
-        RedeliveryGuard(redelivery_counters or {}, retries.max_redeliveries),
+        RedeliveryGuard(
+            {
+                queue: functools.partial(redeliveries.count, consumer.service.redeliveries)
+                for queue, consumer in queues.items()
+            },
+            retries.max_redeliveries,
+        ),
     ]
     if broker_url is None:
-        return StubBroker(middleware=middleware)
-    from actors.rabbitmq import OrderflowRabbitmqBroker
+        broker: dramatiq.Broker = StubBroker(middleware=middleware)
+    else:
+        from actors.rabbitmq import OrderflowRabbitmqBroker
 
-    return OrderflowRabbitmqBroker(
-        url=connection_urls(broker_url),
-        confirm_delivery=True,
-        middleware=middleware,
-        undecodable=undecodable_handlers or {},
-        queue_type=queue_type,
-    )
+        broker = OrderflowRabbitmqBroker(
+            url=connection_urls(broker_url),
+            confirm_delivery=True,
+            middleware=middleware,
+            undecodable={queue: c.actors.record_undecodable for queue, c in queues.items()},
+            queue_type=queue_type,
+        )
+    for consumer in consumers:
+        consumer.actors.declare(broker)
+    return broker
 
 
 def keep_alive(broker: dramatiq.Broker) -> Callable[[], None]:

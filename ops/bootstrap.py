@@ -21,47 +21,25 @@ import dramatiq
 import falcon
 import peewee
 
-from actors import invoicing, ordering
 from actors.broker import RetryPolicy, build_broker, connection_parameters, keep_alive
 from actors.outbound import batch_publisher
 from invoices import accounts as invoices_accounts
-from invoices import api as invoices_api
-from invoices import models as invoices_models
-from invoices.migrations import DIRECTORY as INVOICES_MIGRATIONS
 from ops import gauges
+from ops.services import NAMES, SERVICES, consumer, described
 from ops.settings import Settings
 from ops.shared import migrations, redeliveries
 from ops.shared.auth import TokenKeys
 from ops.shared.database import open_database
 from ops.shared.idempotency import IdempotencyStore
 from ops.shared.money import to_minor
-from ops.shared.outbox import OutboxRecord
 from ops.shared.relay import Chore, Relay
-from orders import api as orders_api
-from orders import models as orders_models
-from orders import service as orders_service
-from orders.migrations import DIRECTORY as ORDERS_MIGRATIONS
 
 if TYPE_CHECKING:
     from ops.audit.watch import HealthWatch
+    from ops.shared.service import ServiceDescription
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("orders", "invoices")
-FRONTS = ("orders", "invoices", "gateway", "audit")  # HTTP apps
-PROXIES = {"orders": orders_models.database, "invoices": invoices_models.database}
-MIGRATION_DIRS = {"orders": ORDERS_MIGRATIONS, "invoices": INVOICES_MIGRATIONS}
-OUTBOXES: dict[str, type[OutboxRecord]] = {
-    "orders": orders_models.OutboxEvent,
-    "invoices": invoices_models.OutboxEvent,
-}
-IDEMPOTENCY_MODELS = {
-    "orders": orders_models.IdempotencyKey,
-    "invoices": invoices_models.IdempotencyKey,
-}
-ACTOR_MODULES = {"orders": ordering, "invoices": invoicing}
-DEAD_LETTER_MODELS = {"orders": orders_models.DeadLetter, "invoices": invoices_models.DeadLetter}
-REDELIVERY_MODELS = {"orders": orders_models.Redelivery, "invoices": invoices_models.Redelivery}
 # a redelivery count matters for minutes; a day keeps it for a post-mortem
 REDELIVERY_MEMORY = dt.timedelta(days=1)
 
@@ -107,7 +85,7 @@ class SchemaOutOfDate(RuntimeError):
 
 def init_databases(
     settings: Settings,
-    services: Iterable[str] = SERVICES,
+    services: Iterable[str] = NAMES,
     *,
     require_schema: bool = True,
     read_only: bool = False,
@@ -117,10 +95,10 @@ def init_databases(
     databases = {}
     for service in services:
         database = open_database(settings.database_url(service), read_only=read_only)
-        PROXIES[service].initialize(database)
+        described(service).database.initialize(database)
         databases[service] = database
         if require_schema and (
-            pending := migrations.pending(database, MIGRATION_DIRS[service], service)
+            pending := migrations.pending(database, described(service).migrations, service)
         ):
             raise SchemaOutOfDate(
                 f"the {service} database lacks migrations {', '.join(pending)}; "
@@ -130,20 +108,20 @@ def init_databases(
     return databases
 
 
-def migrate(settings: Settings, services: Iterable[str] = SERVICES) -> dict[str, list[str]]:
+def migrate(settings: Settings, services: Iterable[str] = NAMES) -> dict[str, list[str]]:
     """Create or upgrade each service's schema; returns the migrations applied per service."""
     applied = {}
     for service in services:
         database = open_database(settings.database_url(service))
         try:
-            applied[service] = migrations.migrate(database, MIGRATION_DIRS[service], service)
+            applied[service] = migrations.migrate(database, described(service).migrations, service)
         finally:
             database.close()
     return applied
 
 
 def migration_status(
-    settings: Settings, services: Iterable[str] = SERVICES
+    settings: Settings, services: Iterable[str] = NAMES
 ) -> dict[str, list[tuple[str, dt.datetime | None]]]:
     """Each service's migrations with when each was applied (None: pending); changes
     nothing."""
@@ -151,69 +129,52 @@ def migration_status(
     for service in services:
         database = open_database(settings.database_url(service))
         try:
-            result[service] = migrations.status(database, MIGRATION_DIRS[service], service)
+            result[service] = migrations.status(database, described(service).migrations, service)
         finally:
             database.close()
     return result
 
 
-def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) -> dramatiq.Broker:
+def build_worker_broker(settings: Settings, services: Iterable[str] = NAMES) -> dramatiq.Broker:
     """The broker for workers of ``services`` (databases must be initialised first)."""
-    services = list(services)
-    handlers = {}
-    defaults = {}
-    for service in services:
-        handlers.update(ACTOR_MODULES[service].DEAD_LETTER_HANDLERS)
-        defaults[service] = ACTOR_MODULES[service].record_dead_letter
-    broker = build_broker(
+    return build_broker(
         settings.broker_url,
-        databases={service: PROXIES[service] for service in services},
-        dead_letter_handlers=handlers,
-        default_dead_letter_handlers=defaults,
+        consumers=[consumer(service) for service in services],
         retries=RetryPolicy(
             settings.max_retries,
             settings.min_backoff_ms,
             settings.max_backoff_ms,
             settings.max_redeliveries,
         ),
-        redelivery_counters={
-            service: functools.partial(redeliveries.count, REDELIVERY_MODELS[service])
-            for service in services
-        },
-        undecodable_handlers={
-            service: ACTOR_MODULES[service].record_undecodable for service in services
-        },
         queue_type=settings.queue_type,
     )
-    for service in services:
-        ACTOR_MODULES[service].declare(broker)
-    return broker
 
 
 def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
     """The outbox relay of ``service``, with its periodic chores."""
-    store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
+    description = described(service)
+    store = IdempotencyStore(description.idempotency, settings.idempotency_ttl)
     chores = [
         Chore("purge-idempotency-keys", 600.0, store.purge_expired),
         Chore(
             "purge-redelivery-counts",
             3600.0,
-            functools.partial(redeliveries.purge, REDELIVERY_MODELS[service], REDELIVERY_MEMORY),
+            functools.partial(redeliveries.purge, description.redeliveries, REDELIVERY_MEMORY),
         ),
-        gauges.chore(service, settings.saga_timeout),
+        gauges.chore(description, settings.saga_timeout),
     ]
-    if service == "orders":
+    if (expire_overdue := description.expire_overdue) is not None:
         timeout = settings.saga_timeout
         chores.append(
             Chore(
                 "saga-deadline",
                 min(5.0, max(timeout / 10, 0.2)),
-                lambda: orders_service.expire_overdue(timeout),
+                lambda: expire_overdue(timeout),
             )
         )
     return Relay(
         f"{service}-relay",
-        OUTBOXES[service],
+        description.outbox,
         publish_batch=batch_publisher(broker),
         batch=settings.relay_batch,
         poll_interval=settings.relay_poll_interval,
@@ -275,8 +236,7 @@ def build_app(settings: Settings, service: str) -> falcon.App:
         return build_audit_app(settings, health_watch(settings))
     from ops.dlq import http as dead_letters_http
 
-    module = {"orders": orders_api, "invoices": invoices_api}[service]
-    app = module.create_app(
+    app = described(service).create_app(
         idempotency_ttl=settings.idempotency_ttl,
         max_body_bytes=settings.max_body_bytes,
         ready_checks={"broker": broker_check(settings), "parts": parts_check(settings, service)},
@@ -301,19 +261,19 @@ def health_watch(settings: Settings) -> HealthWatch:
         try:
             return audit.run_audit(settings, broker_depth=audit.dead_letter_depths(settings))
         finally:  # the next run, seconds later, opens fresh connections
-            for database in PROXIES.values():
-                discard_connection(database)
+            for service in SERVICES:
+                discard_connection(service.database)
 
-    def reading(service: str) -> Callable[[], tuple[int, float | None, int]]:
+    def reading(service: ServiceDescription) -> Callable[[], tuple[int, float | None, int]]:
         def read() -> tuple[int, float | None, int]:
-            pending, oldest = outbox.backlog(OUTBOXES[service])
-            return pending, oldest, dead_letters.unreplayed(DEAD_LETTER_MODELS[service])
+            pending, oldest = outbox.backlog(service.outbox)
+            return pending, oldest, dead_letters.unreplayed(service.dead_letters)
 
         return read
 
     return HealthWatch(
         run,
-        {service: reading(service) for service in SERVICES},
+        {service.name: reading(service) for service in SERVICES},
         lambda: audit.queue_depths(settings),
         interval=settings.audit_interval,
     )
@@ -325,7 +285,7 @@ def build_audit_app(settings: Settings, watch: HealthWatch) -> falcon.App:
 
     return audit_http.create_app(
         watch,
-        databases=dict(PROXIES),
+        databases={service.name: service.database for service in SERVICES},
         ready_checks={"broker": broker_check(settings)},
         token_keys=token_keys(settings),
     )

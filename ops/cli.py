@@ -24,10 +24,8 @@ import sys
 
 from ops.dlq import add_commands
 from ops.logs import configure_logging
+from ops.services import FRONTS, NAMES
 from ops.settings import Settings, SettingsError
-
-SERVICES = ("orders", "invoices")
-FRONTS = ("orders", "invoices", "gateway", "audit")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,8 +247,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
     per_service = {
         "serve": (_serve, "run one HTTP front", FRONTS),
-        "relay": (_relay, "run one service's outbox relay", SERVICES),
-        "worker": (_worker, "run one service's Dramatiq worker pool", SERVICES),
+        "relay": (_relay, "run one service's outbox relay", NAMES),
+        "worker": (_worker, "run one service's Dramatiq worker pool", NAMES),
     }
     for name, (function, help_text, choices) in per_service.items():
         sub = commands.add_parser(name, help=help_text)

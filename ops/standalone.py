@@ -18,6 +18,7 @@ import logging
 import dramatiq
 
 from ops import bootstrap
+from ops.services import FRONTS, NAMES
 from ops.serving import http_server, run_http_server, start_thread, stop_event_on_signals
 from ops.settings import Settings
 from ops.shared.clock import utcnow
@@ -43,7 +44,7 @@ def run(settings: Settings) -> None:
     stop = stop_event_on_signals()
 
     cutoff = utcnow() - dt.timedelta(seconds=settings.saga_timeout)
-    relays = [bootstrap.build_relay(settings, service, broker) for service in bootstrap.SERVICES]
+    relays = [bootstrap.build_relay(settings, service, broker) for service in NAMES]
     for relay in relays:
         with unit_of_work(relay.database):
             count = (
@@ -59,7 +60,7 @@ def run(settings: Settings) -> None:
     for relay in relays:
         start_thread(relay.name, relay.run, stop)
     servers = []
-    for service in bootstrap.FRONTS:
+    for service in FRONTS:
         server = http_server(
             bootstrap.build_app(settings, service), settings, settings.port(service)
         )

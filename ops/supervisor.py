@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops import bootstrap
+from ops.services import FRONTS, NAMES
 from ops.serving import stop_event_on_signals
 from ops.settings import Settings
 
@@ -84,7 +85,7 @@ def plan(settings: Settings) -> list[Child]:
     """The processes of the distributed system, in start order."""
     python = sys.executable
     children = []
-    for service in bootstrap.FRONTS:
+    for service in FRONTS:
         children.append(
             Child(
                 f"{service}-api",
@@ -92,7 +93,7 @@ def plan(settings: Settings) -> list[Child]:
                 f"http://{settings.host}:{settings.port(service)} (metrics at /metrics)",
             )
         )
-    for service in bootstrap.SERVICES:
+    for service in NAMES:
         children.append(
             Child(
                 f"{service}-worker",
@@ -114,7 +115,7 @@ def plan(settings: Settings) -> list[Child]:
                 env=worker_metrics_env(settings, service),
             )
         )
-    for service in bootstrap.SERVICES:
+    for service in NAMES:
         children.append(
             Child(
                 f"{service}-relay",

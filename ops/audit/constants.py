@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from invoices import models as invoices_models
 from invoices import service as invoices_service
 from invoices.domain import InvoiceStatus
-from ops.shared.dead_letters import DeadLetterRecord
-from ops.shared.outbox import OutboxRecord
-from orders import models as orders_models
+from ops.services import NAMES
 from orders.domain import Status
 
 MAX_OFFENDERS = 20
 SETTLED = (Status.CONFIRMED.value, Status.PAID.value, Status.CANCELLED.value)
 INVOICED = (Status.CONFIRMED.value, Status.PAID.value)
 LIVE_INVOICE = (InvoiceStatus.ISSUED.value, InvoiceStatus.PAID.value)
-DEAD_LETTER_QUEUES: dict[str, type[DeadLetterRecord]] = {
-    "orders.XQ": orders_models.DeadLetter,
-    "invoices.XQ": invoices_models.DeadLetter,
-}
 # every queue of the saga: each service's, its delay queue (.DQ) and its dead letters (.XQ)
-QUEUES = tuple(
-    f"{service}{suffix}" for service in ("orders", "invoices") for suffix in ("", ".DQ", ".XQ")
-)
-OUTBOXES: dict[str, type[OutboxRecord]] = {
-    "orders": orders_models.OutboxEvent,
-    "invoices": invoices_models.OutboxEvent,
-}
+QUEUES = tuple(f"{service}{suffix}" for service in NAMES for suffix in ("", ".DQ", ".XQ"))
 # Dramatiq keeps a message in a ``.XQ`` queue for 7 days (its ``dead_message_ttl``);
 # a dead letter recorded longer ago than that can no longer be in the queue.
 DEAD_MESSAGE_TTL = dt.timedelta(days=7)

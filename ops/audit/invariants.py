@@ -6,25 +6,25 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
 
+from dramatiq.common import xq_name
+
 from invoices.domain import format_number
 from ops.audit.constants import (
-    DEAD_LETTER_QUEUES,
     DEAD_MESSAGE_TTL,
     INVOICED,
     LIVE_INVOICE,
     MAX_OFFENDERS,
-    OUTBOXES,
     SETTLED,
 )
 from ops.audit.report import InvariantResult, result_of
 from ops.audit.snapshot import InvoiceSnapshot
+from ops.services import SERVICES
 from ops.shared.dead_letters import unreplayed
-from orders import models as orders_models
 from orders.domain import Status
+from orders.models import Order
 
 
 def overdue_orders(now: dt.datetime, deadline_seconds: float) -> InvariantResult:
-    Order = orders_models.Order
     cutoff = now - dt.timedelta(seconds=deadline_seconds)
     query = (
         Order.select(Order.id)
@@ -103,13 +103,14 @@ def outbox_published(now: dt.datetime, threshold_seconds: float) -> InvariantRes
     cutoff = now - dt.timedelta(seconds=threshold_seconds)
     count = 0
     offenders: list[str] = []
-    for service, model in OUTBOXES.items():
+    for service in SERVICES:
+        model = service.outbox
         query = model.select(model.event_id).where(
             model.published_at.is_null() & (model.created_at < cutoff)
         )
         count += query.count()
         listed = query.order_by(model.seq).limit(MAX_OFFENDERS).tuples()
-        offenders.extend(f"{service}:{event_id}" for (event_id,) in listed)
+        offenders.extend(f"{service.name}:{event_id}" for (event_id,) in listed)
     return InvariantResult(
         "I5",
         "no outbox event unpublished for longer than the threshold",
@@ -124,7 +125,8 @@ def dead_letters_recorded(
     now: dt.datetime, broker_depth: Mapping[str, int] | None
 ) -> InvariantResult:
     title = "every dead-lettered message has a database record"
-    waiting = {queue: unreplayed(model) for queue, model in DEAD_LETTER_QUEUES.items()}
+    queues = {xq_name(service.name): service.dead_letters for service in SERVICES}
+    waiting = {queue: unreplayed(model) for queue, model in queues.items()}
     if broker_depth is None:
         detail = "broker not checked; unreplayed " + ", ".join(
             f"{queue}={count}" for queue, count in waiting.items()
@@ -132,7 +134,7 @@ def dead_letters_recorded(
         return InvariantResult("I6", title, True, 0, [], detail)
     offenders = []
     details = []
-    for queue, model in DEAD_LETTER_QUEUES.items():
+    for queue, model in queues.items():
         depth = broker_depth.get(queue)
         if depth is None:
             details.append(f"{queue} not checked")

@@ -8,7 +8,9 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 
-from ops.audit.constants import DEAD_LETTER_QUEUES, QUEUES
+from dramatiq.common import xq_name
+
+from ops.audit.constants import QUEUES
 from ops.audit.invariants import (
     amounts_agree,
     cancelled_without_live_invoice,
@@ -20,6 +22,7 @@ from ops.audit.invariants import (
 )
 from ops.audit.report import AuditReport
 from ops.audit.snapshot import read_invoices, read_orders
+from ops.services import NAMES
 from ops.settings import Settings
 from ops.shared.clock import utcnow
 
@@ -57,7 +60,7 @@ def dead_letter_depths(settings: Settings) -> dict[str, int] | None:
     """Messages in ``orders.XQ`` and ``invoices.XQ`` (passive declare); None without a broker.
 
     A queue that does not exist yet holds no messages."""
-    depths = queue_depths(settings, DEAD_LETTER_QUEUES)
+    depths = queue_depths(settings, [xq_name(service) for service in NAMES])
     if depths is None:
         return None
     return {queue: messages for queue, (messages, _) in depths.items()}

@@ -7,10 +7,10 @@ import datetime as dt
 
 import peewee
 
-from invoices import models as invoices_models
+from invoices.models import Invoice, InvoiceCounter
 from ops.audit.constants import INVOICE_COUNTER
 from ops.shared.clock import utcnow
-from orders import models as orders_models
+from orders.models import Order
 
 
 def as_datetime(value: object) -> dt.datetime | None:
@@ -28,8 +28,7 @@ class InvoiceSnapshot:
 
 
 def read_invoices() -> InvoiceSnapshot:
-    Invoice, InvoiceCounter = invoices_models.Invoice, invoices_models.InvoiceCounter
-    with invoices_models.database.atomic():
+    with Invoice._meta.database.atomic():
         read_at = utcnow()
         counter = (
             InvoiceCounter.select(peewee.fn.MAX(InvoiceCounter.last_value))
@@ -53,7 +52,6 @@ def read_invoices() -> InvoiceSnapshot:
 
 def read_orders() -> dict[str, tuple[str, int, str, dt.datetime | None]]:
     """order id → (status, total_minor, currency, settled_at)."""
-    Order = orders_models.Order
     query = Order.select(
         Order.id, Order.status, Order.total_minor, Order.currency, Order.settled_at
     ).tuples()

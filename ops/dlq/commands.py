@@ -1,8 +1,7 @@
 """``orderflow dlq list``, ``replay`` and ``recover``: parse, wire, print.
 
-``ops.cli`` calls :func:`add_commands` while it builds its parser, so this module
-imports nothing heavy at the top: models, brokers and bootstrap come in when a
-subcommand runs.
+``ops.cli`` calls :func:`add_commands` while it builds its parser; brokers and
+bootstrap come in when a subcommand runs.
 """
 
 from __future__ import annotations
@@ -14,13 +13,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ops.services import NAMES, consumer
 from ops.settings import Settings
 
 if TYPE_CHECKING:
     from ops.dlq.recover import QueueReport
     from ops.dlq.replay import Enqueue, Outcome
 
-SERVICES = ("orders", "invoices")
 DEFAULT_LIMIT = 100
 MAX_OPERATOR_NAME = 128  # the replayed_by column
 NO_BROKER = (
@@ -35,7 +34,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     dlq = commands.add_parser("dlq", help="list and replay dead letters")
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="dead letters not yet replayed, newest first")
-    listing.add_argument("--service", choices=SERVICES, help="one service only")
+    listing.add_argument("--service", choices=NAMES, help="one service only")
     listing.add_argument("--all", action="store_true", help="include replayed dead letters")
     listing.add_argument("--json", action="store_true", help="full records as a JSON list")
     listing.add_argument(
@@ -45,7 +44,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     replay = actions.add_parser("replay", help="send dead letters again (RabbitMQ only)")
     replay.add_argument("ids", nargs="*", metavar="ID", help="message ids from `dlq list`")
     replay.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
-    replay.add_argument("--service", choices=SERVICES, help="one service only")
+    replay.add_argument("--service", choices=NAMES, help="one service only")
     replay.add_argument(
         "--by", metavar="NAME", help="who replays (default ORDERFLOW_OPERATOR, else the login)"
     )
@@ -58,7 +57,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "recover",
         help="record the .XQ messages a worker could not record (its database was down)",
     )
-    recover.add_argument("--service", choices=SERVICES, help="one service only")
+    recover.add_argument("--service", choices=NAMES, help="one service only")
     recover.add_argument("--json", action="store_true", help="print the report as JSON")
     recover.set_defaults(run=run_recover)
 
@@ -153,7 +152,7 @@ def run_recover(settings: Settings, args: argparse.Namespace) -> int:
     try:
         for service in services:
             bodies = recover.peek(str(settings.broker_url), xq_name(service))
-            report = recover.recover(service, bodies, bootstrap.ACTOR_MODULES[service])
+            report = recover.recover(service, bodies, consumer(service).actors)
             reports.append(report)
             if not args.json:
                 for line in report.lines():
@@ -241,7 +240,7 @@ def _say(line: str, *, error: bool = False) -> None:
 
 
 def _services(args: argparse.Namespace) -> list[str]:
-    return [args.service] if args.service else list(SERVICES)
+    return [args.service] if args.service else list(NAMES)
 
 
 def _positive(text: str) -> int:

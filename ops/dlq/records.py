@@ -9,14 +9,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from invoices import models as invoices_models
+from ops.services import described
 from ops.shared.dead_letters import DeadLetterRecord
-from orders import models as orders_models
-
-SERVICE_MODELS: dict[str, type[DeadLetterRecord]] = {
-    "orders": orders_models.DeadLetter,
-    "invoices": invoices_models.DeadLetter,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +29,7 @@ def newest_first(
     ``limit`` caps the merged list (each database is asked for at most that many)."""
     entries = []
     for service in services:
-        model = SERVICE_MODELS[service]
+        model = described(service).dead_letters
         query = model.select().order_by(model.failed_at.desc(), model.id.desc())
         if not include_replayed:
             query = query.where(model.replayed_at.is_null())
@@ -50,7 +44,7 @@ def count(services: Iterable[str], *, include_replayed: bool = False) -> int:
     """How many dead letters ``newest_first`` would return without a limit."""
     total = 0
     for service in services:
-        model = SERVICE_MODELS[service]
+        model = described(service).dead_letters
         query = model.select()
         if not include_replayed:
             query = query.where(model.replayed_at.is_null())
@@ -61,7 +55,7 @@ def count(services: Iterable[str], *, include_replayed: bool = False) -> int:
 def find(message_id: str, services: Iterable[str]) -> Entry | None:
     """The dead letter with this message id in one of ``services``, or None."""
     for service in services:
-        model = SERVICE_MODELS[service]
+        model = described(service).dead_letters
         record = model.get_or_none(model.message_id == message_id)
         if record is not None:
             return Entry(service, record)

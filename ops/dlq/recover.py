@@ -21,16 +21,17 @@ import base64
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 import dramatiq
+import pika
 from dramatiq.common import xq_name
 from dramatiq.errors import DecodeError
 
-from actors.middleware import DeadLetterHandler
+from actors.broker import QueueActors, connection_parameters
 from actors.poison import UNDECODABLE_ACTOR
-from ops.dlq.records import SERVICE_MODELS, find
+from ops.dlq.records import find
+from ops.services import described
 
 # The last line is what InvoiceFailed carries to the order as the reason.
 RECOVERED_ERROR = (
@@ -91,18 +92,7 @@ class QueueReport:
         return [head, *(outcome.line() for outcome in self.outcomes)]
 
 
-class ActorModule(Protocol):
-    """What :func:`recover` needs of a service's actor module (``actors.ordering`` or
-    ``actors.invoicing``): the handlers its worker records dead letters with."""
-
-    DEAD_LETTER_HANDLERS: Mapping[str, DeadLetterHandler]
-
-    def record_dead_letter(self, message: dramatiq.Message, error: str, attempts: int) -> None: ...
-
-    def record_undecodable(self, body: bytes, error: str) -> None: ...
-
-
-def recover(service: str, bodies: Sequence[bytes], actors: ActorModule) -> QueueReport:
+def recover(service: str, bodies: Sequence[bytes], actors: QueueActors) -> QueueReport:
     """Record every body of ``service``'s ``.XQ`` that has no record yet, with the
     handlers of ``actors`` (so exactly as its worker would have). The service's
     database must be initialised."""
@@ -129,7 +119,7 @@ def recover(service: str, bodies: Sequence[bytes], actors: ActorModule) -> Queue
 
 
 def _record_message(
-    service: str, actors: ActorModule, message: dramatiq.Message, error: str
+    service: str, actors: QueueActors, message: dramatiq.Message, error: str
 ) -> Recovered | NotRecovered:
     handler = actors.DEAD_LETTER_HANDLERS.get(message.actor_name, actors.record_dead_letter)
     # Retries counted the failures before the delivery in the .XQ; add that last one.
@@ -143,7 +133,7 @@ def _record_message(
     return Recovered(message.message_id, message.actor_name)
 
 
-def _record_undecodable(actors: ActorModule, body: bytes, error: str) -> Recovered | NotRecovered:
+def _record_undecodable(actors: QueueActors, body: bytes, error: str) -> Recovered | NotRecovered:
     try:
         actors.record_undecodable(body, error)
     except Exception as exc:
@@ -154,10 +144,6 @@ def _record_undecodable(actors: ActorModule, body: bytes, error: str) -> Recover
 def peek(broker_url: str, queue: str) -> list[bytes]:
     """The bodies in ``queue``, oldest first, left in the queue (all are requeued before
     this returns); an undeclared queue holds none."""
-    import pika
-
-    from actors.broker import connection_parameters
-
     connection = pika.BlockingConnection(connection_parameters(broker_url))
     try:
         channel = connection.channel()
@@ -185,7 +171,7 @@ def peek(broker_url: str, queue: str) -> list[bytes]:
 
 def _undecodable_bodies(service: str) -> Counter[bytes]:
     """How many records of ``service`` hold each undecodable body."""
-    model = SERVICE_MODELS[service]
+    model = described(service).dead_letters
     bodies: Counter[bytes] = Counter()
     for (stored,) in (
         model.select(model.message).where(model.actor_name == UNDECODABLE_ACTOR).tuples()

@@ -126,9 +126,7 @@ def relay_broker(servers: str, channel) -> Iterator[dramatiq.Broker]:
     delete_queues()
     broker = build_broker(
         broker_url(servers),
-        databases={},
-        dead_letter_handlers={},
-        default_dead_letter_handlers={},
+        consumers=[],
         retries=RetryPolicy(),
     )
     yield broker

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from invoices import service as invoices
 from ops import bootstrap, gauges, supervisor
+from ops.services import described
 from ops.settings import Settings
 from ops.shared import exposition, metrics
 from orders import service as orders
@@ -179,8 +180,8 @@ def test_the_gauge_chore_reads_the_databases(stub_system: StubSystem) -> None:
         error="boom",
         attempts=1,
     )
-    gauges.refresh_orders(saga_timeout=300.0)
-    gauges.refresh_invoices()
+    gauges.refresh(described("orders"), saga_timeout=300.0)
+    gauges.refresh(described("invoices"), saga_timeout=300.0)
     assert value("orderflow_orders", status="confirmed") == 1
     assert value("orderflow_orders", status="pending") == 1
     assert value("orderflow_orders", status="cancelled") == 0
@@ -194,7 +195,7 @@ def test_the_gauge_chore_reads_the_databases(stub_system: StubSystem) -> None:
     assert value("orderflow_saga_timeout_seconds", service="orders") == 300
     # Once the saga settles, nothing is pending any more
     stub_system.drain()
-    gauges.refresh_orders(saga_timeout=300.0)
+    gauges.refresh(described("orders"), saga_timeout=300.0)
     assert value("orderflow_oldest_pending_order_age_seconds", service="orders") == 0
     assert value("orderflow_outbox_backlog", service="orders") == 0
 

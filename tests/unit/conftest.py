@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from ops import bootstrap
+from ops.services import NAMES
 from ops.settings import Settings
 from ops.shared.auth import mint
 from ops.shared.relay import Relay
@@ -84,9 +85,7 @@ def stub_system(settings: Settings, databases: dict) -> Iterator[StubSystem]:
     dramatiq.set_broker(broker)
     worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
     worker.start()
-    relays = {
-        service: bootstrap.build_relay(settings, service, broker) for service in bootstrap.SERVICES
-    }
+    relays = {service: bootstrap.build_relay(settings, service, broker) for service in NAMES}
     yield StubSystem(settings, broker, worker, relays)
     worker.stop()
     broker.close()

@@ -1,0 +1,22 @@
+"""The orders service as the wiring sees it (``ops.services`` collects it)."""
+
+from __future__ import annotations
+
+from ops.shared.service import ServiceDescription
+from orders import api, models, queries, service
+from orders.migrations import DIRECTORY
+
+DESCRIPTION = ServiceDescription(
+    name="orders",
+    database=models.database,
+    migrations=DIRECTORY,
+    outbox=models.OutboxEvent,
+    processed=models.ProcessedMessage,
+    idempotency=models.IdempotencyKey,
+    dead_letters=models.DeadLetter,
+    redeliveries=models.Redelivery,
+    create_app=api.create_app,
+    expire_overdue=service.expire_overdue,
+    count_by_status=queries.count_by_status,
+    oldest_pending_age=queries.oldest_pending_age,
+)
