@@ -9,9 +9,9 @@ broker runs everything in-process (standalone mode and unit tests).
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -51,9 +51,8 @@ class RetryPolicy:
 
 
 class QueueActors(Protocol):
-    """A queue's actor module (``actors.ordering``, ``actors.invoicing``): its actors, and
-    the handlers that record its dead letters (by actor, else the default) and the bodies
-    on it that are not messages."""
+    """A queue's actor module (``actors.ordering``): its actors and what records its dead
+    letters (by actor, else the default) and the bodies on it that are not messages."""
 
     DEAD_LETTER_HANDLERS: Mapping[str, DeadLetterHandler]
 
@@ -66,8 +65,7 @@ class QueueActors(Protocol):
 
 @dataclass(frozen=True)
 class Consumer:
-    """A queue workers consume: the service that owns it (its name is the queue's) and the
-    queue's actors."""
+    """A queue workers consume: its service (named as the queue) and its actors."""
 
     service: ServiceDescription
     actors: QueueActors
@@ -104,40 +102,26 @@ def build_broker(
     queue_type: str = "classic",
 ) -> dramatiq.Broker:
     """A broker with time limits, dead-letter records, retries and per-thread connections,
-    and the actors of ``consumers`` declared.
-
-    Only the queues of ``consumers`` ever open their service's database; their dead
-    letters, redeliveries (for the crash-loop guard) and bodies that are not messages
-    are recorded there. ``queue_type`` is ``classic`` or ``quorum`` (RabbitMQ only).
-    """
+    and the actors of ``consumers`` declared. Only their queues ever open their service's
+    database, which records their dead letters, redeliveries (the crash-loop guard) and
+    bodies that are not messages. ``queue_type`` is ``classic`` or ``quorum`` (RabbitMQ)."""
     queues = {consumer.service.name: consumer for consumer in consumers}
+    handlers = {a: h for c in consumers for a, h in c.actors.DEAD_LETTER_HANDLERS.items()}
+    counters = {q: partial(redeliveries.count, c.service.redeliveries) for q, c in queues.items()}
     middleware = [
         Tracing(),  # first: its span is current in every other hook and in the actor
         CurrentMessage(),  # batch actors read their message's retries and redelivery
         ShutdownNotifications(),
         TimeLimit(),
-        DeadLetters(
-            {
-                actor: handler
-                for consumer in consumers
-                for actor, handler in consumer.actors.DEAD_LETTER_HANDLERS.items()
-            },
-            {queue: consumer.actors.record_dead_letter for queue, consumer in queues.items()},
-        ),
+        DeadLetters(handlers, {q: c.actors.record_dead_letter for q, c in queues.items()}),
         Retries(
             max_retries=retries.max_retries,
             min_backoff=retries.min_backoff_ms,
             max_backoff=retries.max_backoff_ms,
         ),
-        DatabaseConnection({queue: c.service.database for queue, c in queues.items()}),
+        DatabaseConnection({q: c.service.database for q, c in queues.items()}),
         # after DatabaseConnection: counts with the thread's connection
-        RedeliveryGuard(
-            {
-                queue: functools.partial(redeliveries.count, consumer.service.redeliveries)
-                for queue, consumer in queues.items()
-            },
-            retries.max_redeliveries,
-        ),
+        RedeliveryGuard(counters, retries.max_redeliveries),
     ]
     if broker_url is None:
         broker: dramatiq.Broker = StubBroker(middleware=middleware)
@@ -148,7 +132,7 @@ def build_broker(
             url=connection_urls(broker_url),
             confirm_delivery=True,
             middleware=middleware,
-            undecodable={queue: c.actors.record_undecodable for queue, c in queues.items()},
+            undecodable={q: c.actors.record_undecodable for q, c in queues.items()},
             queue_type=queue_type,
         )
     for consumer in consumers:

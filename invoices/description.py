@@ -1,7 +1,5 @@
 """The invoices service as the wiring sees it (``ops.services`` collects it)."""
 
-from __future__ import annotations
-
 from invoices import api, models
 from invoices.migrations import DIRECTORY
 from ops.shared.service import ServiceDescription

@@ -25,7 +25,7 @@ from actors.broker import RetryPolicy, build_broker, connection_parameters, keep
 from actors.outbound import batch_publisher
 from invoices import accounts as invoices_accounts
 from ops import gauges
-from ops.services import NAMES, SERVICES, consumer, described
+from ops.services import CONSUMERS, NAMES, SERVICES, described
 from ops.settings import Settings
 from ops.shared import migrations, redeliveries
 from ops.shared.auth import TokenKeys
@@ -36,7 +36,6 @@ from ops.shared.relay import Chore, Relay
 
 if TYPE_CHECKING:
     from ops.audit.watch import HealthWatch
-    from ops.shared.service import ServiceDescription
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = NAMES) -> 
     """The broker for workers of ``services`` (databases must be initialised first)."""
     return build_broker(
         settings.broker_url,
-        consumers=[consumer(service) for service in services],
+        consumers=[CONSUMERS[service] for service in services],
         retries=RetryPolicy(
             settings.max_retries,
             settings.min_backoff_ms,
@@ -165,13 +164,8 @@ def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Re
     ]
     if (expire_overdue := description.expire_overdue) is not None:
         timeout = settings.saga_timeout
-        chores.append(
-            Chore(
-                "saga-deadline",
-                min(5.0, max(timeout / 10, 0.2)),
-                lambda: expire_overdue(timeout),
-            )
-        )
+        pause = min(5.0, max(timeout / 10, 0.2))
+        chores.append(Chore("saga-deadline", pause, lambda: expire_overdue(timeout)))
     return Relay(
         f"{service}-relay",
         description.outbox,
@@ -254,7 +248,6 @@ def health_watch(settings: Settings) -> HealthWatch:
     ``AUDIT_INTERVAL`` seconds once started, backlogs, dead letters and queues on request."""
     from ops import audit
     from ops.audit.watch import HealthWatch
-    from ops.shared import dead_letters, outbox
     from ops.shared.database import discard_connection
 
     def run() -> audit.AuditReport:
@@ -264,16 +257,9 @@ def health_watch(settings: Settings) -> HealthWatch:
             for service in SERVICES:
                 discard_connection(service.database)
 
-    def reading(service: ServiceDescription) -> Callable[[], tuple[int, float | None, int]]:
-        def read() -> tuple[int, float | None, int]:
-            pending, oldest = outbox.backlog(service.outbox)
-            return pending, oldest, dead_letters.unreplayed(service.dead_letters)
-
-        return read
-
     return HealthWatch(
         run,
-        {service.name: reading(service) for service in SERVICES},
+        {service.name: functools.partial(gauges.reading, service) for service in SERVICES},
         lambda: audit.queue_depths(settings),
         interval=settings.audit_interval,
     )

@@ -15,6 +15,12 @@ from ops.shared.service import ServiceDescription
 INTERVAL = 5.0  # seconds between refreshes; Prometheus scrapes every 15 s
 
 
+def reading(service: ServiceDescription) -> tuple[int, float | None, int]:
+    """The service's outbox backlog (events, age in seconds of the oldest) and its
+    unreplayed dead letters."""
+    return (*outbox.backlog(service.outbox), dead_letters.unreplayed(service.dead_letters))
+
+
 def refresh(service: ServiceDescription, saga_timeout: float) -> None:
     """The service's outbox and dead letters; orders per status and the oldest pending
     order where the service counts them."""
@@ -22,8 +28,9 @@ def refresh(service: ServiceDescription, saga_timeout: float) -> None:
         metrics.set_orders(service.count_by_status())
     if service.oldest_pending_age is not None:
         metrics.set_pending(service.name, service.oldest_pending_age(), saga_timeout)
-    metrics.set_outbox(service.name, *outbox.backlog(service.outbox))
-    metrics.set_dead_letters(service.name, dead_letters.unreplayed(service.dead_letters))
+    pending, oldest, unreplayed = reading(service)
+    metrics.set_outbox(service.name, pending, oldest)
+    metrics.set_dead_letters(service.name, unreplayed)
 
 
 def chore(service: ServiceDescription, saga_timeout: float) -> Chore:

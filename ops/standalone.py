@@ -66,14 +66,8 @@ def run(settings: Settings) -> None:
         )
         servers.append(start_thread(f"{service}-http", run_http_server, server, stop))
         log.info("%s API listening on http://%s:%d", service, settings.host, settings.port(service))
-    print(
-        f"orderflow standalone: orders http://{settings.host}:{settings.orders_port} "
-        f"invoices http://{settings.host}:{settings.invoices_port} "
-        f"gateway http://{settings.host}:{settings.gateway_port} "
-        f"audit http://{settings.host}:{settings.audit_port} "
-        f"(data in {settings.data_dir}/); Ctrl-C stops",
-        flush=True,
-    )
+    urls = " ".join(f"{front} http://{settings.host}:{settings.port(front)}" for front in FRONTS)
+    print(f"orderflow standalone: {urls} (data in {settings.data_dir}/); Ctrl-C stops", flush=True)
     stop.wait()
     for thread in servers:
         thread.join(10)

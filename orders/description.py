@@ -1,7 +1,5 @@
 """The orders service as the wiring sees it (``ops.services`` collects it)."""
 
-from __future__ import annotations
-
 from ops.shared.service import ServiceDescription
 from orders import api, models, queries, service
 from orders.migrations import DIRECTORY

@@ -6,8 +6,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
 
-from dramatiq.common import xq_name
-
 from invoices.domain import format_number
 from ops.audit.constants import (
     DEAD_MESSAGE_TTL,
@@ -125,7 +123,7 @@ def dead_letters_recorded(
     now: dt.datetime, broker_depth: Mapping[str, int] | None
 ) -> InvariantResult:
     title = "every dead-lettered message has a database record"
-    queues = {xq_name(service.name): service.dead_letters for service in SERVICES}
+    queues = {f"{service.name}.XQ": service.dead_letters for service in SERVICES}
     waiting = {queue: unreplayed(model) for queue, model in queues.items()}
     if broker_depth is None:
         detail = "broker not checked; unreplayed " + ", ".join(

@@ -8,8 +8,6 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 
-from dramatiq.common import xq_name
-
 from ops.audit.constants import QUEUES
 from ops.audit.invariants import (
     amounts_agree,
@@ -60,7 +58,7 @@ def dead_letter_depths(settings: Settings) -> dict[str, int] | None:
     """Messages in ``orders.XQ`` and ``invoices.XQ`` (passive declare); None without a broker.
 
     A queue that does not exist yet holds no messages."""
-    depths = queue_depths(settings, [xq_name(service) for service in NAMES])
+    depths = queue_depths(settings, [f"{service}.XQ" for service in NAMES])
     if depths is None:
         return None
     return {queue: messages for queue, (messages, _) in depths.items()}

@@ -1,37 +1,27 @@
-"""What a service consists of, as the wiring needs it: one frozen description per service.
-
-Each service declares its own (``orders.description``, ``invoices.description``);
-``ops.services`` collects them. A description is data: the service's tables and
-database, and the few functions of its own the wiring calls (all optional).
-"""
+"""What a service consists of, as the wiring needs it: data, one frozen description per
+service, declared next to it (``orders.description``) and collected in ``ops.services``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import falcon
-    import peewee
+import falcon
+import peewee
 
-    from ops.shared.dead_letters import DeadLetterRecord
-    from ops.shared.dedupe import ProcessedMessageRecord
-    from ops.shared.idempotency import IdempotencyKeyRecord
-    from ops.shared.outbox import OutboxRecord
-    from ops.shared.redeliveries import RedeliveryRecord
+from ops.shared.dead_letters import DeadLetterRecord
+from ops.shared.dedupe import ProcessedMessageRecord
+from ops.shared.idempotency import IdempotencyKeyRecord
+from ops.shared.outbox import OutboxRecord
+from ops.shared.redeliveries import RedeliveryRecord
 
 
 @dataclass(frozen=True)
 class ServiceDescription:
-    """A service: its name (also its queue's), database, kernel tables, migrations and
-    the factory of its HTTP app.
-
-    The hooks belong to the service that starts the saga: ``expire_overdue`` cancels
-    what is older than a timeout in seconds (the relay's saga-deadline chore);
-    ``count_by_status`` and ``oldest_pending_age`` feed its gauges.
-    """
+    """A service: its name (its queue's too), database, kernel tables, migrations and HTTP
+    app factory; the service that starts the saga adds its deadline (``expire_overdue``:
+    cancel what is older than a timeout in seconds) and what its gauges count."""
 
     name: str
     database: peewee.DatabaseProxy
