@@ -43,25 +43,16 @@ class _Variable:
     name: str
     minimum: int = 1  # integers only
     case: Callable[[str], str] | None = None  # str.lower or str.upper, applied to what is read
-    fallback: Callable[[], Any] | None = None  # from_env's default, when not the field's own
+    fallback: Callable[[], Any] | None = None  # from_env's default when not the field's
     export: bool = True  # whether to_env writes it
 
 
-def env(
-    name: str,
-    default: Any = None,
-    *,
-    minimum: int = 1,
-    case: Callable[[str], str] | None = None,
-    fallback: Callable[[], Any] | None = None,
-    export: bool = True,
-) -> Any:
-    """A field read from the environment variable ``name``. Its kind follows ``default``'s
-    type: ``str`` or ``None`` text, ``int`` an integer of at least ``minimum``, ``float`` a
-    positive finite number, ``Decimal`` at most 2 decimals, ``bool`` a flag, ``Path`` a path;
-    unset or blank means the default (``fallback()`` in ``from_env`` when given)."""
-    variable = _Variable(name, minimum, case, fallback, export)
-    return dataclasses.field(default=default, metadata={"env": variable})
+def env(name: str, default: Any = None, **how: Any) -> Any:
+    """A field read from the environment variable ``name``, ``how`` as :class:`_Variable`'s
+    fields. Its kind follows ``default``'s type: ``str`` or ``None`` text, ``int`` an integer
+    of at least ``minimum``, ``float`` a positive finite number, ``Decimal`` at most 2
+    decimals, ``bool`` a flag, ``Path`` a path; unset or blank means the default."""
+    return dataclasses.field(default=default, metadata={"env": _Variable(name, **how)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +233,9 @@ class Settings:
         for field, variable in _declared():
             value = getattr(self, field.name)
             if variable.export and (value or field.default is not None):
-                exported[variable.name] = _text(value)
+                # a flag as true/false; str(float) is its repr, so it reads back equal
+                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+                exported[variable.name] = text
         return exported
 
 
@@ -284,11 +277,3 @@ def _check_range(variable: _Variable, kind: type, value: Any, shown: str) -> Non
         raise SettingsError(f"{name} must be a positive finite number, got {shown!r}")
     if kind is Decimal and (not value.is_finite() or value.as_tuple().exponent < -2):
         raise SettingsError(f"{name} must be finite with at most 2 decimals, got {shown!r}")
-
-
-def _text(value: object) -> str:
-    """How to_env writes a value: ``true``/``false`` for a flag, ``str`` otherwise (which for
-    a float is its ``repr``, so it reads back equal)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
