@@ -416,8 +416,13 @@ def distributed(monkeypatch: pytest.MonkeyPatch) -> Enqueued:
 
 
 def with_broker(settings: Settings, **changes: object) -> Settings:
+    """Distributed settings on the same SQLite files (a broker URL needs both database URLs)."""
     return dataclasses.replace(
-        settings, broker_url="amqp://guest:guest@127.0.0.1:5672/%2F", **changes
+        settings,
+        broker_url="amqp://guest:guest@127.0.0.1:5672/%2F",
+        orders_database_url=settings.database_url("orders"),
+        invoices_database_url=settings.database_url("invoices"),
+        **changes,
     )
 
 

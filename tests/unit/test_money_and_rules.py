@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +19,7 @@ from invoices.domain import (
     decide_void,
     format_number,
 )
-from ops.settings import Settings, SettingsError
+from ops.settings import PLACEHOLDER, Settings, SettingsError
 from ops.shared.money import AmountError, format_minor, parse_amount
 from orders.domain import (
     CancelReason,
@@ -126,3 +129,127 @@ def test_settings_read_the_environment_and_refuse_nonsense() -> None:
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(bad)
+
+
+BOTH_DATABASES = {
+    "ORDERS_DATABASE_URL": "postgresql://db/orders",
+    "INVOICES_DATABASE_URL": "postgresql://db/invoices",
+}
+NODES = "amqp://u:pw@rabbit-1/%2F,http://u:secret@rabbit-2/"
+
+
+@pytest.mark.parametrize(
+    ("environ", "fields"),
+    [
+        ({"MAX_RETRIES": "-1"}, {"max_retries": -1}),
+        ({"ORDERS_PORT": "0"}, {"orders_port": 0}),
+        ({"ORDERS_SAGA_TIMEOUT": "-1.0"}, {"saga_timeout": -1.0}),
+        ({"GATEWAY_TIMEOUT": "inf"}, {"gateway_timeout": float("inf")}),
+        ({"INVOICES_DEFAULT_CREDIT_LIMIT": "1.001"}, {"default_credit_limit": Decimal("1.001")}),
+        ({"INVOICES_DEFAULT_CREDIT_LIMIT": "-1"}, {"default_credit_limit": Decimal("-1")}),
+        ({"MAX_BACKOFF_MS": "1800000"}, {"max_backoff_ms": 1_800_000}),
+        ({"RABBITMQ_QUEUE_TYPE": "mirrored"}, {"queue_type": "mirrored"}),
+        ({"ORDERFLOW_JWT_SECRET": "too-short"}, {"jwt_secret": "too-short"}),
+        ({"ORDERFLOW_JWT_SECRET": PLACEHOLDER + "-" * 40}, {"jwt_secret": PLACEHOLDER + "-" * 40}),
+        ({"ORDERFLOW_JWT_PRIVATE_KEY": "pem"}, {"jwt_private_key": "pem"}),
+        ({"BROKER_URL": "amqp://u:pw@rabbit-1/%2F"}, {"broker_url": "amqp://u:pw@rabbit-1/%2F"}),
+        (
+            {"BROKER_URL": NODES, **BOTH_DATABASES},
+            {
+                "broker_url": NODES,
+                "orders_database_url": BOTH_DATABASES["ORDERS_DATABASE_URL"],
+                "invoices_database_url": BOTH_DATABASES["INVOICES_DATABASE_URL"],
+            },
+        ),
+    ],
+)
+def test_settings_built_directly_refuse_what_the_environment_would_with_the_same_error(
+    environ: dict[str, str], fields: dict[str, Any]
+) -> None:
+    with pytest.raises(SettingsError) as from_env:
+        Settings.from_env(environ)
+    with pytest.raises(SettingsError) as built:
+        Settings(**fields)
+    assert str(built.value) == str(from_env.value)
+
+
+class Recording(dict[str, str]):
+    """An environment that remembers every variable looked up in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def variables_read() -> set[str]:
+    environ = Recording()
+    Settings.from_env(environ)
+    return environ.read
+
+
+def test_fully_set_settings_survive_the_round_trip_through_the_environment() -> None:
+    settings = Settings(
+        broker_url="amqp://u:pw@rabbit-1/%2F,amqp://u:pw@rabbit-2/%2F",
+        orders_database_url="postgresql://db/orders",
+        invoices_database_url="postgresql://db/invoices",
+        data_dir=Path("/srv/orderflow"),
+        host="::1",
+        orders_port=4333,
+        invoices_port=4334,
+        http_threads=3,
+        worker_processes=2,
+        worker_threads=5,
+        saga_timeout=12.5,
+        default_credit_limit=Decimal("12.30"),
+        idempotency_ttl=0.1,
+        max_retries=0,
+        max_redeliveries=0,
+        min_backoff_ms=1,
+        max_backoff_ms=2,
+        relay_batch=7,
+        relay_poll_interval=0.25,
+        log_level="DEBUG",
+        jwt_secret="s" * 32,
+        jwt_public_key="public pem",
+        jwt_private_key="private pem",
+        jwt_issuer="issuer",
+        jwt_audience="audience",
+        gateway_port=4000,
+        audit_port=4335,
+        orders_url="http://orders:4333",
+        invoices_url="http://invoices:4334",
+        audit_url="http://audit:4335",
+        audit_interval=1.5,
+        gateway_timeout=0.5,
+        orders_worker_metrics_port=10191,
+        invoices_worker_metrics_port=10192,
+        orders_relay_metrics_port=10301,
+        invoices_relay_metrics_port=10302,
+        traces_exporter="otlp",
+        queue_type="quorum",
+        trace_sql=True,
+        log_format="json",
+        operator_name="carol",
+        trace_url_template="https://traces.example/{trace_id}",
+    )
+    environ = settings.to_env()
+    # every variable is written but ORDERFLOW_PROCESS: a child process names itself
+    assert set(environ) == variables_read() - {"ORDERFLOW_PROCESS"}
+    assert (environ["ORDERS_SAGA_TIMEOUT"], environ["ORDERFLOW_TRACE_SQL"]) == ("12.5", "true")
+    assert Settings.from_env(environ) == settings
+    assert Settings.from_env({**environ, "ORDERFLOW_PROCESS": "orders-api"}).process_name == (
+        "orders-api"
+    )
+
+
+def test_every_variable_settings_read_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row)}
+    assert variables_read() - documented == set()
+    assert "ORDERS_URL" in documented and "INVOICES_RELAY_METRICS_PORT" in documented
