@@ -192,7 +192,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = SERVICES) 
 
 def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
     """The outbox relay of ``service``, with its periodic chores."""
-    store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl)
+    store = IdempotencyStore(IDEMPOTENCY_MODELS[service], settings.idempotency_ttl, service=service)
     chores = [
         Chore("purge-idempotency-keys", 600.0, store.purge_expired),
         Chore(
