@@ -61,13 +61,17 @@ class NotReady(Exception):
 
 
 class Ready:
-    """``GET /ready``: each dependency answered; otherwise 503 naming the ones that did not."""
+    """``GET /ready``: each dependency answered (200); otherwise 503 with every check's
+    result. A front whose dependencies are checked otherwise overrides :meth:`results`."""
 
-    def __init__(self, service: str, checks: dict[str, Callable[[], None]]) -> None:
+    detail = "a dependency is unavailable"
+
+    def __init__(self, service: str, checks: Mapping[str, Callable[[], None]]) -> None:
         self.service = service
         self.checks = checks
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    def results(self) -> dict[str, str]:
+        """Each check's name and ``"ok"`` or ``"unavailable: <why>"``."""
         results: dict[str, str] = {}
         for name, check in self.checks.items():
             try:
@@ -77,16 +81,16 @@ class Ready:
                 results[name] = f"unavailable: {exc}"
             except Exception as exc:
                 results[name] = f"unavailable: {type(exc).__name__}"
+        return results
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        results = self.results()
         if all(value == "ok" for value in results.values()):
             resp.media = {"status": "ready", "service": self.service, "checks": results}
             return
-        raise Problem(
-            503,
-            "Not ready",
-            "a dependency is unavailable",
-            checks=results,
-            headers={"Retry-After": "1"},
-        )
+        failing = ", ".join(name for name, value in results.items() if value != "ok")
+        detail = self.detail.format(failing=failing)
+        raise Problem(503, "Not ready", detail, checks=results, headers={"Retry-After": "1"})
 
 
 def database_check(database: Database) -> Callable[[], None]:
@@ -114,7 +118,7 @@ def create_base_app(
     token_keys: TokenKeys,
     databases: Mapping[str, Database] = MappingProxyType({}),
     ready_checks: Mapping[str, Callable[[], None]] = MappingProxyType({}),
-    ready: object | None = None,
+    ready: Ready | None = None,
     public_prefixes: Iterable[str] = (),
     middleware: Iterable[object] = (),
     openapi_package: str | None = None,
@@ -179,10 +183,8 @@ class IdempotentPost:
         method, path), or the replayed one; ``grouped``: see :meth:`IdempotencyStore.execute`."""
         key = validate_key(req.get_header("Idempotency-Key"))
         scope = f"{principal_of(req).subject} {req.method} {req.path}"
-        request_fingerprint = fingerprint(req.method, req.path, body)
-        send(
-            resp, self.idempotency.execute(key, scope, request_fingerprint, effect, grouped=grouped)
-        )
+        request = fingerprint(req.method, req.path, body)
+        send(resp, self.idempotency.execute(key, scope, request, effect, grouped=grouped))
 
 
 def send(resp: falcon.Response, outcome: Outcome) -> None:
