@@ -26,6 +26,7 @@ from gateway.resources import (
 from ops.shared.auth import TokenKeys
 from ops.shared.http import create_base_app
 
+SERVICE = "gateway"
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
 # and, per service, the keep-alive connections kept open: one per thread that may use it
@@ -56,10 +57,10 @@ def create_app(
         audit=ServiceClient("audit", audit_url, timeout, pool, AUDIT_CONNECTIONS),
     )
     app = create_base_app(
-        "gateway",
+        SERVICE,
         max_body_bytes=MAX_BODY_BYTES,
         token_keys=token_keys,
-        ready=Readiness(upstream),
+        ready=Readiness(SERVICE, upstream),
         public_prefixes=[console.PREFIX],
         middleware=[console.SecurityHeaders()],
     )

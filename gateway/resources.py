@@ -128,8 +128,8 @@ class Readiness(Ready):
 
     detail = "unavailable: {failing}"
 
-    def __init__(self, upstream: Upstream) -> None:
-        super().__init__("gateway", {})
+    def __init__(self, service: str, upstream: Upstream) -> None:
+        super().__init__(service, {})
         self.upstream = upstream
 
     def results(self) -> dict[str, str]:

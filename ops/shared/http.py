@@ -62,9 +62,10 @@ class NotReady(Exception):
 
 class Ready:
     """``GET /ready``: each dependency answered (200); otherwise 503 with every check's
-    result. A front whose dependencies are checked otherwise overrides :meth:`results`."""
+    result. A front whose dependencies are checked otherwise overrides :meth:`results`,
+    and may override :attr:`detail` (``{failing}``: the names of the failing checks)."""
 
-    detail = "a dependency is unavailable"
+    detail = "a dependency is unavailable"  # the 503's detail
 
     def __init__(self, service: str, checks: Mapping[str, Callable[[], None]]) -> None:
         self.service = service
