@@ -72,7 +72,7 @@ def create_app(
     app.add_route("/ops/dead-letters", OpsDeadLetters(upstream))
     app.add_route("/ops/dead-letters/{service}/{message_id}/replay", OpsDeadLetterReplay(upstream))
     app.add_route("/ops/health", OpsHealth(upstream))
-    app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
+    app.add_route("/graphql", GraphQL(build_schema(), upstream))
     files = console.ConsoleFiles(console.load_files(trace_url_template))
     app.add_route(console.PREFIX, files)
     app.add_route(f"{console.PREFIX}/{{name}}", files)

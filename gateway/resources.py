@@ -139,13 +139,12 @@ class Readiness(Ready):
 class GraphQL:
     """``POST /graphql``: a JSON ``{"query", "variables", "operationName"}`` request."""
 
-    def __init__(self, schema: GraphQLSchema, upstream: Upstream, max_body_bytes: int) -> None:
+    def __init__(self, schema: GraphQLSchema, upstream: Upstream) -> None:
         self.schema = schema
         self.upstream = upstream
-        self.max_body_bytes = max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        data = read_json(req, self.max_body_bytes)
+        data = read_json(req)
         context = Context(self.upstream, forwarded(req), principal_of(req))
         status, result = execute(self.schema, data, context)
         resp.status = falcon.code_to_http_status(status)

@@ -119,7 +119,7 @@ class InvoicePayments(IdempotentPost):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
         customer = require_customer(req)
-        body = self.body(req)
+        body = read_json(req)
         errors = FieldCollector()
         try:
             parse_amount(body.get("amount"))
@@ -139,9 +139,6 @@ class InvoicePayments(IdempotentPost):
 class AccountItem:
     """``/accounts/{customer_id}``: read or set a customer's credit limit."""
 
-    def __init__(self, max_body_bytes: int) -> None:
-        self.max_body_bytes = max_body_bytes
-
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         if not can_see(principal_of(req), customer_id):
             raise NotFound(f"account {customer_id} does not exist")
@@ -152,7 +149,7 @@ class AccountItem:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         require_operator(req)
-        body = read_json(req, self.max_body_bytes)
+        body = read_json(req)
         errors = FieldCollector()
         _customer(customer_id, errors)
         limit = 0
@@ -184,8 +181,6 @@ def create_app(
     idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl, service=SERVICE)
     app.add_route("/invoices", InvoiceCollection())
     app.add_route("/invoices/{invoice_id:uuid}", InvoiceItem())
-    app.add_route(
-        "/invoices/{invoice_id:uuid}/payments", InvoicePayments(idempotency, max_body_bytes)
-    )
-    app.add_route("/accounts/{customer_id}", AccountItem(max_body_bytes))
+    app.add_route("/invoices/{invoice_id:uuid}/payments", InvoicePayments(idempotency))
+    app.add_route("/accounts/{customer_id}", AccountItem())
     return app

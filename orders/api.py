@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import falcon
 
 from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require_customer
+from ops.shared.bodies import read_json, read_optional_json
 from ops.shared.clock import isoformat, parse_utc
 from ops.shared.errors import FieldCollector, FieldError, InvalidFields
 from ops.shared.http import IdempotentPost, create_base_app
@@ -66,7 +67,7 @@ class OrderCollection(IdempotentPost):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         customer = require_customer(req)
-        body = self.body(req)
+        body = read_json(req)
         new = validate_new_order(body, customer.subject)
 
         def place() -> Outcome:
@@ -150,7 +151,7 @@ class OrderCancellation(IdempotentPost):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
         principal = principal_of(req)
-        body = self.body(req, optional=True)
+        body = read_optional_json(req)
         if body:
             raise InvalidFields([FieldError(name, "is not accepted here") for name in body])
         owner = None if principal.is_operator else principal.subject
@@ -177,8 +178,8 @@ def create_app(
         token_keys=token_keys,
     )
     idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl, service=SERVICE)
-    app.add_route("/orders", OrderCollection(idempotency, max_body_bytes))
+    app.add_route("/orders", OrderCollection(idempotency))
     app.add_route("/orders/{order_id:uuid}", OrderItem())
     app.add_route("/orders/{order_id:uuid}/timeline", OrderTimeline())
-    app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency, max_body_bytes))
+    app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency))
     return app

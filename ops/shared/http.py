@@ -18,7 +18,7 @@ import peewee
 from falcon.routing import CompiledRouter
 
 from ops.shared.auth import Authentication, TokenKeys, principal_of
-from ops.shared.bodies import BodyLimit, read_json, read_optional_json
+from ops.shared.bodies import BodyLimit
 from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.errors import DomainError
 from ops.shared.exposition import HttpMetrics, MetricsResource
@@ -159,17 +159,11 @@ def create_base_app(
 
 class IdempotentPost:
     """Base of a POST resource whose effect runs at most once per ``Idempotency-Key``
-    (:class:`IdempotencyStore`): it reads the body within ``max_body_bytes``, and
-    :meth:`answer` runs the effect or replays the stored answer (422 for the key with
-    another body, 409 while its twin is still running)."""
+    (:class:`IdempotencyStore`): :meth:`answer` runs the effect or replays the stored
+    answer (422 for the key with another body, 409 while its twin is still running)."""
 
-    def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
+    def __init__(self, idempotency: IdempotencyStore) -> None:
         self.idempotency = idempotency
-        self.max_body_bytes = max_body_bytes
-
-    def body(self, req: falcon.Request, *, optional: bool = False) -> dict[str, Any]:
-        """The JSON object sent (``{}`` for none when ``optional``); 413, 415 or 422 else."""
-        return (read_optional_json if optional else read_json)(req, self.max_body_bytes)
 
     def answer(
         self,
