@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import falcon
-from falcon.routing import CompiledRouter
 
 from gateway import console
 from gateway.clients import ServiceClient
@@ -24,15 +23,10 @@ from gateway.resources import (
     Readiness,
     handle_upstream_problem,
 )
-from ops.shared.auth import Authentication, TokenKeys
-from ops.shared.bodies import BodyLimit
-from ops.shared.errors import DomainError
-from ops.shared.exposition import HttpMetrics, MetricsResource
-from ops.shared.http import PUBLIC_PATHS, Health
-from ops.shared.openapi import OpenApiDocument, load_document
-from ops.shared.problems import handle_domain_error, handle_unexpected, serialize_problem
-from ops.shared.tracing import ServerSpans
+from ops.shared.auth import TokenKeys
+from ops.shared.http import create_base_app
 
+SERVICE = "gateway"
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413
 UPSTREAM_THREADS = 32  # calls in flight to the services, shared by all requests
 # and, per service, the keep-alive connections kept open: one per thread that may use it
@@ -62,24 +56,15 @@ def create_app(
         invoices=ServiceClient("invoices", invoices_url, timeout, pool, UPSTREAM_THREADS),
         audit=ServiceClient("audit", audit_url, timeout, pool, AUDIT_CONNECTIONS),
     )
-    router = CompiledRouter()
-    app = falcon.App(
-        router=router,
-        middleware=[
-            ServerSpans(untraced_paths=PUBLIC_PATHS),
-            HttpMetrics("gateway", router),
-            Authentication(token_keys, PUBLIC_PATHS, public_prefixes=[console.PREFIX]),
-            BodyLimit(MAX_BODY_BYTES),
-            console.SecurityHeaders(),
-        ],
+    app = create_base_app(
+        SERVICE,
+        max_body_bytes=MAX_BODY_BYTES,
+        token_keys=token_keys,
+        ready=Readiness(SERVICE, upstream),
+        public_prefixes=[console.PREFIX],
+        middleware=[console.SecurityHeaders()],
     )
-    app.req_options.strip_url_path_trailing_slash = True
-    app.set_error_serializer(serialize_problem)
-    app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(DomainError, handle_domain_error)
     app.add_error_handler(UpstreamProblem, handle_upstream_problem)
-    app.add_route("/health", Health("gateway"))
-    app.add_route("/ready", Readiness(upstream))
     app.add_route("/me/orders", MyOrders(upstream))
     app.add_route("/me/orders/{order_id:uuid}", MyOrder(upstream))
     app.add_route("/ops/orders", OpsOrders(upstream))
@@ -87,9 +72,7 @@ def create_app(
     app.add_route("/ops/dead-letters", OpsDeadLetters(upstream))
     app.add_route("/ops/dead-letters/{service}/{message_id}/replay", OpsDeadLetterReplay(upstream))
     app.add_route("/ops/health", OpsHealth(upstream))
-    app.add_route("/graphql", GraphQL(build_schema(), upstream, MAX_BODY_BYTES))
-    app.add_route("/openapi.json", OpenApiDocument(load_document("gateway")))
-    app.add_route("/metrics", MetricsResource())
+    app.add_route("/graphql", GraphQL(build_schema(), upstream))
     files = console.ConsoleFiles(console.load_files(trace_url_template))
     app.add_route(console.PREFIX, files)
     app.add_route(f"{console.PREFIX}/{{name}}", files)

@@ -16,7 +16,8 @@ from gateway.graphql import Context, execute
 from gateway.outcomes import UpstreamProblem
 from ops.shared.auth import principal_of, require_customer, require_operator
 from ops.shared.bodies import read_json
-from ops.shared.problems import PROBLEM_JSON, Problem
+from ops.shared.http import Ready
+from ops.shared.problems import PROBLEM_JSON
 
 
 def forwarded(req: falcon.Request) -> dict[str, str]:
@@ -122,37 +123,28 @@ class OpsHealth:
         resp.cache_control = ["no-store"]
 
 
-class Readiness:
+class Readiness(Ready):
     """``GET /ready``: 200 when both services answer ``/health``, else 503 naming them."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    detail = "unavailable: {failing}"
+
+    def __init__(self, service: str, upstream: Upstream) -> None:
+        super().__init__(service, {})
         self.upstream = upstream
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        checks = compose.readiness(self.upstream)
-        if all(value == "ok" for value in checks.values()):
-            resp.media = {"status": "ready", "service": "gateway", "checks": checks}
-            return
-        failing = ", ".join(name for name, value in checks.items() if value != "ok")
-        raise Problem(
-            503,
-            "Not ready",
-            f"unavailable: {failing}",
-            checks=checks,
-            headers={"Retry-After": "1"},
-        )
+    def results(self) -> dict[str, str]:
+        return compose.readiness(self.upstream)
 
 
 class GraphQL:
     """``POST /graphql``: a JSON ``{"query", "variables", "operationName"}`` request."""
 
-    def __init__(self, schema: GraphQLSchema, upstream: Upstream, max_body_bytes: int) -> None:
+    def __init__(self, schema: GraphQLSchema, upstream: Upstream) -> None:
         self.schema = schema
         self.upstream = upstream
-        self.max_body_bytes = max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        data = read_json(req, self.max_body_bytes)
+        data = read_json(req)
         context = Context(self.upstream, forwarded(req), principal_of(req))
         status, result = execute(self.schema, data, context)
         resp.status = falcon.code_to_http_status(status)

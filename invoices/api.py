@@ -21,11 +21,12 @@ from ops.shared.auth import (
 from ops.shared.bodies import read_json
 from ops.shared.clock import isoformat
 from ops.shared.errors import FieldCollector, NotFound
-from ops.shared.http import create_base_app
-from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
+from ops.shared.http import IdempotentPost, create_base_app
+from ops.shared.idempotency import IdempotencyStore, Outcome
 from ops.shared.money import AmountError, format_minor, parse_amount
 from ops.shared.pagination import parse_page
 
+SERVICE = "invoices"
 MAX_CUSTOMER_ID = 64
 MAX_ORDER_IDS = 200
 
@@ -113,16 +114,12 @@ class InvoiceItem:
         resp.media = invoice_view(invoice)
 
 
-class InvoicePayments:
+class InvoicePayments(IdempotentPost):
     """``/invoices/{id}/payments``: pay an invoice with its exact total."""
-
-    def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
-        self.idempotency = idempotency
-        self.max_body_bytes = max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: uuid.UUID) -> None:
         customer = require_customer(req)
-        body = read_json(req, self.max_body_bytes)
+        body = read_json(req)
         errors = FieldCollector()
         try:
             parse_amount(body.get("amount"))
@@ -131,21 +128,16 @@ class InvoicePayments:
         for name in sorted(set(body) - {"amount"}):
             errors.add(name, "is not a field of a payment")
         errors.raise_if_any()
-        key = validate_key(req.get_header("Idempotency-Key"))
 
         def pay() -> Outcome:
             invoice = service.pay_invoice(invoice_id, body["amount"], customer.subject)
             return Outcome(200, invoice_view(invoice))
 
-        scope = f"{customer.subject} POST {req.path}"
-        send(resp, self.idempotency.execute(key, scope, fingerprint("POST", req.path, body), pay))
+        self.answer(req, resp, body, pay)
 
 
 class AccountItem:
     """``/accounts/{customer_id}``: read or set a customer's credit limit."""
-
-    def __init__(self, max_body_bytes: int) -> None:
-        self.max_body_bytes = max_body_bytes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         if not can_see(principal_of(req), customer_id):
@@ -157,7 +149,7 @@ class AccountItem:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, customer_id: str) -> None:
         require_operator(req)
-        body = read_json(req, self.max_body_bytes)
+        body = read_json(req)
         errors = FieldCollector()
         _customer(customer_id, errors)
         limit = 0
@@ -180,17 +172,15 @@ def create_app(
 ) -> falcon.App:
     """The invoices HTTP app; the database behind ``invoices.models.database`` must be set."""
     app = create_base_app(
-        "invoices",
-        database=database,
+        SERVICE,
+        databases={"database": database},
         max_body_bytes=max_body_bytes,
         ready_checks=ready_checks,
         token_keys=token_keys,
     )
-    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
+    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl, service=SERVICE)
     app.add_route("/invoices", InvoiceCollection())
     app.add_route("/invoices/{invoice_id:uuid}", InvoiceItem())
-    app.add_route(
-        "/invoices/{invoice_id:uuid}/payments", InvoicePayments(idempotency, max_body_bytes)
-    )
-    app.add_route("/accounts/{customer_id}", AccountItem(max_body_bytes))
+    app.add_route("/invoices/{invoice_id:uuid}/payments", InvoicePayments(idempotency))
+    app.add_route("/accounts/{customer_id}", AccountItem())
     return app

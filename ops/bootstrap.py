@@ -152,7 +152,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = NAMES) -> 
 def build_relay(settings: Settings, service: str, broker: dramatiq.Broker) -> Relay:
     """The outbox relay of ``service``, with its periodic chores."""
     description = described(service)
-    store = IdempotencyStore(description.idempotency, settings.idempotency_ttl)
+    store = IdempotencyStore(description.idempotency, settings.idempotency_ttl, service=service)
     chores = [
         Chore("purge-idempotency-keys", 600.0, store.purge_expired),
         Chore(

@@ -14,14 +14,16 @@ from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require
 from ops.shared.bodies import read_json, read_optional_json
 from ops.shared.clock import isoformat, parse_utc
 from ops.shared.errors import FieldCollector, FieldError, InvalidFields
-from ops.shared.http import create_base_app
-from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, send, validate_key
+from ops.shared.http import IdempotentPost, create_base_app
+from ops.shared.idempotency import IdempotencyStore, Outcome
 from ops.shared.money import format_minor
 from ops.shared.pagination import parse_page
 from orders import queries, service
 from orders.domain import MAX_TEXT as MAX_CUSTOMER_ID
 from orders.domain import CancelReason, OrderNotFound, Status, validate_new_order
 from orders.models import IdempotencyKey, Order, OrderStep, database
+
+SERVICE = "orders"
 
 
 def order_view(order: Order) -> dict[str, Any]:
@@ -60,33 +62,12 @@ def visible_order(principal: Principal, order_id: uuid.UUID) -> Order:
     return order
 
 
-class _Idempotent:
-    """Shared by POST resources: run an effect under the caller's Idempotency-Key."""
-
-    def __init__(self, idempotency: IdempotencyStore, max_body_bytes: int) -> None:
-        self.idempotency = idempotency
-        self.max_body_bytes = max_body_bytes
-
-    def run(
-        self,
-        req: falcon.Request,
-        body: Any,
-        effect: Callable[[], Outcome],
-        *,
-        grouped: bool = False,
-    ) -> Outcome:
-        key = validate_key(req.get_header("Idempotency-Key"))
-        scope = f"{principal_of(req).subject} {req.method} {req.path}"
-        request_fingerprint = fingerprint(req.method, req.path, body)
-        return self.idempotency.execute(key, scope, request_fingerprint, effect, grouped=grouped)
-
-
-class OrderCollection(_Idempotent):
+class OrderCollection(IdempotentPost):
     """``/orders``: a customer places an order; list orders (a customer's own, or all)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         customer = require_customer(req)
-        body = read_json(req, self.max_body_bytes)
+        body = read_json(req)
         new = validate_new_order(body, customer.subject)
 
         def place() -> Outcome:
@@ -94,7 +75,7 @@ class OrderCollection(_Idempotent):
             return Outcome(201, order_view(order), {"Location": f"/orders/{order.id}"})
 
         # Orders placed together share one transaction and one commit (group commit).
-        send(resp, self.run(req, body, place, grouped=True))
+        self.answer(req, resp, body, place, grouped=True)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal = principal_of(req)
@@ -164,13 +145,13 @@ class OrderTimeline:
         resp.media = {"items": [step_view(step) for step in queries.timeline(order_id)]}
 
 
-class OrderCancellation(_Idempotent):
+class OrderCancellation(IdempotentPost):
     """``/orders/{id}/cancel``: cancel a pending or confirmed order (its customer, or an
     operator on their behalf)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, order_id: uuid.UUID) -> None:
         principal = principal_of(req)
-        body = read_optional_json(req, self.max_body_bytes)
+        body = read_optional_json(req)
         if body:
             raise InvalidFields([FieldError(name, "is not accepted here") for name in body])
         owner = None if principal.is_operator else principal.subject
@@ -178,7 +159,7 @@ class OrderCancellation(_Idempotent):
         def cancel() -> Outcome:
             return Outcome(200, order_view(service.cancel_order_by_customer(order_id, owner)))
 
-        send(resp, self.run(req, body, cancel))
+        self.answer(req, resp, body, cancel)
 
 
 def create_app(
@@ -190,15 +171,15 @@ def create_app(
 ) -> falcon.App:
     """The orders HTTP app; the database behind ``orders.models.database`` must be set."""
     app = create_base_app(
-        "orders",
-        database=database,
+        SERVICE,
+        databases={"database": database},
         max_body_bytes=max_body_bytes,
         ready_checks=ready_checks,
         token_keys=token_keys,
     )
-    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl)
-    app.add_route("/orders", OrderCollection(idempotency, max_body_bytes))
+    idempotency = IdempotencyStore(IdempotencyKey, idempotency_ttl, service=SERVICE)
+    app.add_route("/orders", OrderCollection(idempotency))
     app.add_route("/orders/{order_id:uuid}", OrderItem())
     app.add_route("/orders/{order_id:uuid}/timeline", OrderTimeline())
-    app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency, max_body_bytes))
+    app.add_route("/orders/{order_id:uuid}/cancel", OrderCancellation(idempotency))
     return app

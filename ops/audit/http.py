@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import falcon
-import peewee
 
 from ops.audit.watch import HealthWatch
 from ops.shared.auth import TokenKeys, require_operator
-from ops.shared.http import DatabaseConnection, create_base_app, database_check
+from ops.shared.http import Database, create_base_app
 
 SERVICE = "audit"
 
@@ -40,25 +39,19 @@ class Report:
 def create_app(
     watch: HealthWatch,
     *,
-    databases: dict[str, peewee.Database | peewee.DatabaseProxy],
+    databases: dict[str, Database],
     ready_checks: dict[str, Callable[[], None]],
     token_keys: TokenKeys,
 ) -> falcon.App:
     """The audit part's app over ``databases`` (``orders`` and ``invoices``, initialised):
     ``/ready`` checks each of them and ``ready_checks``; ``/report`` serves ``watch``."""
-    first, *others = databases.items()
     app = create_base_app(
         SERVICE,
-        database=first[1],
+        databases={f"{name}-database": database for name, database in databases.items()},
         max_body_bytes=1024,  # no route reads a body
-        ready_checks={
-            **{f"{name}-database": database_check(database) for name, database in others},
-            **ready_checks,
-        },
+        ready_checks=ready_checks,
         token_keys=token_keys,
-        middleware=[DatabaseConnection(database) for _, database in others],
         openapi_package="ops.audit",
-        database_check_name=f"{first[0]}-database",
     )
     app.add_route("/report", Report(watch))
     return app

@@ -51,12 +51,14 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 
 class BodyLimit:
-    """Falcon middleware: refuse bodies over ``max_bytes`` with 413 before reading them."""
+    """Falcon middleware: refuse bodies over ``max_bytes`` with 413 before reading them,
+    and keep the limit in ``req.context.max_body_bytes`` for :func:`read_json`."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.max_body_bytes = self.max_bytes
         length = req.content_length
         if length is not None and length > self.max_bytes:
             raise Problem(
@@ -74,10 +76,11 @@ class _NonFinite:
         return self.literal
 
 
-def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+def read_json(req: falcon.Request) -> dict[str, Any]:
     """Read and parse a JSON object body strictly.
 
-    Wrong Content-Type is 415, a body over ``max_bytes`` 413, malformed JSON
+    Wrong Content-Type is 415, a body over the app's limit (:class:`BodyLimit`; a chunked
+    body has no length to check beforehand) 413, malformed JSON
     (invalid UTF-8, a key twice in one object, an integer of more digits than Python
     converts, nesting deeper than ``MAX_DEPTH``) 400, and a JSON value that is not an
     object 422. JSON numbers arrive as :class:`~decimal.Decimal` (never float) and
@@ -85,6 +88,7 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     """
     if req.content_type is None or req.content_type.split(";")[0].strip() != "application/json":
         raise Problem(415, "Unsupported media type", "send the body as application/json")
+    max_bytes = req.context.max_body_bytes
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise Problem(413, "Content too large", f"the request body is limited to {max_bytes} bytes")
@@ -116,8 +120,8 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-def read_optional_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+def read_optional_json(req: falcon.Request) -> dict[str, Any]:
     """Like :func:`read_json`, but an empty body (whatever its Content-Type) is ``{}``."""
     if not req.content_length:
         return {}
-    return read_json(req, max_bytes)
+    return read_json(req)

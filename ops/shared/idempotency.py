@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import falcon
 import peewee
 
 from ops.shared import compiled, metrics
@@ -71,19 +70,22 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 class IdempotencyStore:
-    """Runs effects at most once per idempotency key, within one transaction."""
+    """Runs effects at most once per idempotency key, within one transaction, for
+    ``service`` (the label of its metrics)."""
 
     def __init__(
         self,
         model: type[IdempotencyKeyRecord],
         ttl_seconds: float,
+        *,
+        service: str,
         locks: KeyLocks | None = None,
     ) -> None:
         self.model = model
         self.database = model._meta.database
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.locks = locks or KeyLocks(self.database)
-        self.service = model._meta.table_name.split("_", 1)[0]  # tables are <service>_…
+        self.service = service  # names its replay metric and group-commit thread
         self._select = compiled.Statement(
             lambda p: model.select().where(model.scope_key == p("scope_key"))
         )
@@ -247,13 +249,3 @@ def validate_key(raw: str | None) -> str | None:
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
         )
     return raw
-
-
-def send(resp: falcon.Response, outcome: Outcome) -> None:
-    """Write an outcome (fresh or replayed) to a Falcon response."""
-    resp.status = falcon.code_to_http_status(outcome.status)
-    resp.media = outcome.body
-    for name, value in outcome.headers.items():
-        resp.set_header(name, value)
-    if outcome.replayed:
-        resp.set_header("Idempotent-Replayed", "true")

@@ -65,7 +65,7 @@ def store(database_url: str) -> Iterator[IdempotencyStore]:
     postgres.create_tables([Placed, Key])
     Placed.delete().execute()
     Key.delete().execute()
-    yield IdempotencyStore(Key, ttl_seconds=3600)
+    yield IdempotencyStore(Key, ttl_seconds=3600, service="grp")
     postgres.close()
 
 
@@ -219,7 +219,7 @@ def test_without_postgres_grouped_requests_run_alone(tmp_path) -> None:
     sqlite = open_database(f"sqlite:///{tmp_path}/alone.db")
     database.initialize(sqlite)
     sqlite.create_tables([Key])
-    store = IdempotencyStore(Key, ttl_seconds=60)
+    store = IdempotencyStore(Key, ttl_seconds=60, service="grp")
 
     outcome = store.execute("k", "s", "fp", lambda: Outcome(201, {"ok": True}), grouped=True)
 
