@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 import dramatiq
 
 from actors import catalogue
-from actors.pipeline import PublishIncomplete
 from ops.shared.outbox import OutboxRecord
-from ops.shared.relay import BatchPublisher, PublishFailed
+from ops.shared.relay import BatchPublisher, PublishIncomplete
 from ops.shared.tracing import restored
 
 
@@ -127,7 +126,7 @@ def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
                     with item.traced():  # join the trace that caused it
                         broker.enqueue(item.message)
                 except Exception as exc:
-                    raise PublishFailed(confirmed_rows(rows, planned, confirmed), exc) from exc
+                    raise PublishIncomplete(confirmed_rows(rows, planned, confirmed), exc) from exc
                 confirmed.add(item.message.message_id)
             return confirmed_rows(rows, planned, confirmed)
 
@@ -138,7 +137,9 @@ def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
         try:
             confirmed = publish_pipelined(broker, planned)
         except PublishIncomplete as exc:
-            raise PublishFailed(confirmed_rows(rows, planned, exc.confirmed), exc.cause) from exc
+            raise PublishIncomplete(
+                confirmed_rows(rows, planned, set(exc.confirmed)), exc.cause
+            ) from exc
         return confirmed_rows(rows, planned, confirmed)
 
     return publish_batch
