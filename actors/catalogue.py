@@ -152,8 +152,7 @@ def batch_routes() -> dict[str, tuple[str, Route]]:
 def actors_of(queue: str) -> list[str]:
     """The actors of ``queue``'s messages, plain then batch, each once."""
     routes = [route for routes in ROUTES.values() for route in routes if route.queue == queue]
-    batch = [route.batch for route in routes if route.batch is not None]
-    return list(dict.fromkeys([route.actor for route in routes] + batch))
+    return list(dict.fromkeys([r.actor for r in routes] + [r.batch for r in routes if r.batch]))
 
 
 for _queue in (ORDERS_QUEUE, INVOICES_QUEUE):  # their dead-letter series start at 0

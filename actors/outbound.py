@@ -49,11 +49,6 @@ class _Group:
     rows: list[tuple[OutboxRecord, dict]] = field(default_factory=list)  # with payloads
 
 
-def messages_of(row: OutboxRecord) -> list[dramatiq.Message]:
-    """The plain actor messages the catalogue routes ``row``'s event to."""
-    return catalogue.messages_for(row.event_type, str(row.event_id), json.loads(row.payload))
-
-
 def plan(rows: list[OutboxRecord]) -> list[Planned]:
     """The messages for ``rows``, in the order of their first row (see the module)."""
     slots: list[Planned | _Group] = []

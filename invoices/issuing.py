@@ -74,8 +74,7 @@ def issue_invoices(requests: Sequence[IssueRequest], around: Around | None = Non
     trace. A malformed amount raises ``ValueError`` before anything is written.
     """
     totals = [parse_amount(request.total) for request in requests]
-    keys = [request.dedupe_key for request in requests]
-    with batch(ProcessedMessage, CONSUMER, keys, around) as claimed:
+    with batch(ProcessedMessage, CONSUMER, [r.dedupe_key for r in requests], around) as claimed:
         if not claimed.fresh:
             return claimed.outcomes
         accounts = locked_accounts(requests[index].customer_id for index in claimed.fresh)

@@ -29,6 +29,7 @@ from invoices.models import DeadLetter, Invoice, ProcessedMessage, database
 from invoices.queries import invoice_uuid
 from invoices.store import COUNTER
 from ops.shared import dead_letters, metrics
+from ops.shared.clock import utcnow
 from ops.shared.database import unit_of_work
 from ops.shared.money import parse_amount
 from ops.shared.steps import step
@@ -53,7 +54,7 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
     ``tombstone`` (no invoice yet: one will never be issued) or ``duplicate``.
     """
     locked_account(customer_id)
-    invoice = store.locked_of_order(order_id)
+    invoice = store.locked(order_id=order_id)
     if invoice is None:
         store.tombstone(order_id, reason)
         return "tombstone"
@@ -62,7 +63,9 @@ def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: st
     if decision is VoidDecision.VOID:  # issued, unpaid: no longer outstanding
         charge(customer_id, -invoice.total_minor)
     if decision is not VoidDecision.IGNORE:
-        store.void(invoice, reason)
+        store.update(
+            invoice, status=InvoiceStatus.VOID.value, voided_at=utcnow(), void_reason=reason
+        )
         metrics.invoice_voided(refund)
         store.emit(InvoiceVoided(order_id, str(invoice.id), invoice.number, reason, refund))
     return decision.value
@@ -83,7 +86,7 @@ def pay_invoice(invoice_id: uuid.UUID | str, amount: str, customer_id: str | Non
         locked_account(owner)  # first, as issue and void do: the same lock order
         invoice = store.locked(invoice_key)
         check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
-        store.pay(invoice)
+        store.update(invoice, status=InvoiceStatus.PAID.value, paid_at=utcnow())
         charge(owner, -invoice.total_minor)
         store.emit(InvoicePaid(invoice.order_id, str(invoice.id), invoice.number))
     return invoice

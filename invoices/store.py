@@ -1,8 +1,6 @@
-"""The invoices store: the SQL of the invoices steps (the accounts' is in
-:mod:`invoices.accounts`). Lock an invoice, read whether orders are cancelled or
-invoiced, take gapless numbers, write invoices, tombstones and events. Call them inside
-the caller's unit of work; the compiled writes are deferred and travel together before
-the commit (:mod:`ops.shared.compiled`).
+"""The invoices store, the SQL of the invoices steps (the accounts' is in
+:mod:`invoices.accounts`). Call it inside the caller's unit of work; the compiled writes
+are deferred and travel together before the commit (:mod:`ops.shared.compiled`).
 """
 
 from __future__ import annotations
@@ -22,18 +20,10 @@ from ops.shared.database import is_postgres
 COUNTER = "invoice"  # the counter row of the invoice numbers
 
 
-def locked(invoice_id: uuid.UUID) -> Invoice | None:
-    """The invoice, locked (on PostgreSQL) until the transaction ends, or None."""
-    return _locked(Invoice.id == invoice_id)
-
-
-def locked_of_order(order_id: str) -> Invoice | None:
-    """The order's invoice, locked (on PostgreSQL) until the transaction ends, or None."""
-    return _locked(Invoice.order_id == order_id)
-
-
-def _locked(condition: peewee.Expression) -> Invoice | None:
-    query = Invoice.select().where(condition)
+def locked(invoice_id: uuid.UUID | None = None, *, order_id: str = "") -> Invoice | None:
+    """The invoice (or the order's), locked (on PostgreSQL) until the transaction ends."""
+    field, value = (Invoice.order_id, order_id) if order_id else (Invoice.id, invoice_id)
+    query = Invoice.select().where(field == value)
     return (query.for_update() if is_postgres(database) else query).first()
 
 
@@ -42,18 +32,10 @@ def owner(invoice_id: uuid.UUID) -> str | None:
     return Invoice.select(Invoice.customer_id).where(Invoice.id == invoice_id).scalar()
 
 
-def pay(invoice: Invoice) -> None:
-    """Mark ``invoice`` paid now."""
-    invoice.status = InvoiceStatus.PAID.value
-    invoice.paid_at = utcnow()
-    invoice.save()
-
-
-def void(invoice: Invoice, reason: str) -> None:
-    """Mark ``invoice`` void now, for ``reason``."""
-    invoice.status = InvoiceStatus.VOID.value
-    invoice.voided_at = utcnow()
-    invoice.void_reason = reason
+def update(invoice: Invoice, **changes: object) -> None:
+    """Change ``invoice``'s fields and write them."""
+    for name, value in changes.items():
+        setattr(invoice, name, value)
     invoice.save()
 
 
@@ -66,8 +48,7 @@ def tombstone(order_id: str, reason: str) -> None:
 
 def known(order_id: str) -> tuple[bool, bool]:
     """Whether the order was cancelled first (a tombstone), and whether it has its invoice."""
-    cancelled, invoiced = _ISSUE_CHECKS.first(database, {"order_id": order_id})  # type: ignore[misc]
-    return bool(cancelled), bool(invoiced)
+    return _ISSUE_CHECKS.first(database, {"order_id": order_id})  # type: ignore[return-value]
 
 
 def known_orders(order_ids: list[str]) -> tuple[set[str], set[str]]:

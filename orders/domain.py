@@ -92,11 +92,8 @@ def decide_paid(status: Status) -> Decision:
 
 
 def decide_cancel(status: Status) -> Decision:
-    """Cancellation by the saga (rejected, failed, expired) only applies to pending orders.
-
-    A customer cancels through :func:`check_customer_cancel`, which raises instead of
-    ignoring (and also allows a confirmed order).
-    """
+    """Cancellation by the saga (rejected, failed) only applies to pending orders (a
+    customer cancels through :func:`check_customer_cancel`)."""
     if status is Status.PENDING:
         return Decision.APPLY
     return Decision.IGNORE

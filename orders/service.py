@@ -36,8 +36,8 @@ from orders.events import OrderCancelled, OrderPlaced
 from orders.models import DeadLetter, Order, ProcessedMessage, database
 from orders.queries import order_uuid
 
-# The incoming event behind each saga cancellation, as the timeline shows it: the only
-# reasons ``cancel_order`` takes.
+CONFIRMING = "confirm_order"  # the dedupe keys' consumer, the same for both forms
+# The event behind each cancellation ``cancel_order`` takes, as the timeline shows it.
 SAGA_CANCEL_EVENTS = {
     CancelReason.CREDIT_REJECTED: "InvoiceRejected",
     CancelReason.INVOICE_FAILED: "InvoiceFailed",
@@ -103,10 +103,11 @@ class ConfirmRequest:
     dedupe_key: str
 
 
-@step(ProcessedMessage, "confirm_order")
+@step(ProcessedMessage, CONFIRMING)
 def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
     """Saga step: the invoice was issued. Confirms, ignores, or asks for the void."""
-    return _confirm(store.locked(order_id), invoice_id, invoice_number, dedupe_key)
+    request = ConfirmRequest(order_id, invoice_id, invoice_number, dedupe_key)
+    return _confirm(store.locked(order_id), request)
 
 
 def confirm_orders(requests: Sequence[ConfirmRequest], around: Around | None = None) -> list[str]:
@@ -117,46 +118,31 @@ def confirm_orders(requests: Sequence[ConfirmRequest], around: Around | None = N
     second time). ``around(i)`` wraps the ``i``-th request's work (its trace span).
     Raises ``OrderNotFound`` if an order does not exist, before anything is written.
     """
-    keys = [request.dedupe_key for request in requests]
-    with batch(ProcessedMessage, "confirm_order", keys, around) as claimed:
+    with batch(ProcessedMessage, CONFIRMING, [r.dedupe_key for r in requests], around) as claimed:
         orders = store.locked_all(requests[index].order_id for index in claimed.fresh)
         for index in claimed.fresh:
-            request = requests[index]
             with claimed.around(index):
-                claimed.outcomes[index] = _confirm(
-                    orders[str(order_uuid(request.order_id))],
-                    request.invoice_id,
-                    request.invoice_number,
-                    request.dedupe_key,
-                )
+                order = orders[str(order_uuid(requests[index].order_id))]
+                claimed.outcomes[index] = _confirm(order, requests[index])
     return claimed.outcomes
 
 
-def _confirm(order: Order, invoice_id: str, invoice_number: str, dedupe_key: str) -> str:
+def _confirm(order: Order, request: ConfirmRequest) -> str:
     """Apply ``InvoiceIssued`` to the locked ``order``: confirm, ignore, or ask for the void."""
+    invoice_number, dedupe_key = request.invoice_number, request.dedupe_key
     decision = decide_confirm(Status(order.status))
     if decision is Decision.APPLY:
-        store.attach_invoice(order, invoice_id, invoice_number)
+        store.attach_invoice(order, request.invoice_id, invoice_number)
         store.transition(order, Status.CONFIRMED)
         store.note(
             order, "InvoiceIssued", "confirmed", f"invoice {invoice_number} issued", dedupe_key
         )
     elif decision is Decision.COMPENSATE:
         # The order was cancelled before its invoice arrived: void that invoice.
-        store.emit(
-            OrderCancelled(
-                str(order.id),
-                order.customer_id,
-                order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
-            )
-        )
-        store.note(
-            order,
-            "InvoiceIssued",
-            "void_requested",
-            f"invoice {invoice_number} arrived after the cancellation",
-            dedupe_key,
-        )
+        reason = order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value
+        store.emit(OrderCancelled(str(order.id), order.customer_id, reason))
+        detail = f"invoice {invoice_number} arrived after the cancellation"
+        store.note(order, "InvoiceIssued", "void_requested", detail, dedupe_key)
     else:
         store.note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
     return decision.value
@@ -178,10 +164,8 @@ def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedu
 
 @step(ProcessedMessage, "cancel_order")
 def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> str:
-    """Saga step: the invoice was rejected or failed. Cancels a still pending order.
-
-    Raises ``ValueError`` for an unknown reason and ``KeyError`` for one the saga never
-    sends (a customer's or the deadline's), and changes nothing."""
+    """Saga step: the invoice was rejected or failed. Cancels a still pending order; a
+    reason the saga never sends raises (``ValueError``, ``KeyError``) and changes nothing."""
     cancel_reason = CancelReason(reason)
     event = SAGA_CANCEL_EVENTS[cancel_reason]
     order = store.locked(order_id)

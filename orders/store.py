@@ -163,8 +163,5 @@ _INSERT_STEP = compiled.Statement(
 )
 
 # The saga's outcomes (an order's first settlement) and cancel reasons start at 0.
-metrics.declare_known(
-    "orders",
-    outcomes=[status.value for status in Status if status is not Status.PENDING],
-    cancel_reasons=[reason.value for reason in CancelReason],
-)
+SETTLED = [status for status in Status if status is not Status.PENDING]
+metrics.declare_known("orders", outcomes=SETTLED, cancel_reasons=CancelReason)

@@ -148,11 +148,9 @@ def declare_known(
     cancel_reasons: Iterable[str] = (),
     actors: Iterable[str] = (),
 ) -> None:
-    """Declare at 0 the series of label values that ``service`` (or its queue's actors)
-    knows in advance, so that a first event shows as an increase: Prometheus sees none in
-    a series that appears with the value 1. The domains tell their saga ``outcomes`` and
-    ``cancel_reasons``, the catalogue each queue's ``actors``; each module does it once,
-    when it is imported."""
+    """Declare at 0 the series of labels that ``service`` knows in advance (as its module
+    is imported), so that a first event shows as an increase: Prometheus sees none in a
+    series that appears with the value 1."""
     IDEMPOTENT_REPLAYS.labels(service)
     for outcome in outcomes:
         SAGA_DURATION.labels(outcome)
