@@ -17,7 +17,7 @@ message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
@@ -91,7 +91,7 @@ def _expand(slot: Planned | _Group) -> Iterator[Planned]:
 
 
 def confirmed_rows(
-    rows: list[OutboxRecord], planned: list[Planned], confirmed: set[str]
+    rows: list[OutboxRecord], planned: list[Planned], confirmed: Collection[str]
 ) -> list[int]:
     """The seqs of ``rows`` whose every message is in ``confirmed``, in order, up to the
     first row that has one that is not."""
@@ -133,7 +133,7 @@ def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
             confirmed = publish_pipelined(broker, planned)
         except PublishIncomplete as exc:
             raise PublishIncomplete(
-                confirmed_rows(rows, planned, set(exc.confirmed)), exc.cause
+                confirmed_rows(rows, planned, exc.confirmed), exc.cause
             ) from exc
         return confirmed_rows(rows, planned, confirmed)
 

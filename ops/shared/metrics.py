@@ -137,8 +137,8 @@ class _Undescribed:
 
 REGISTRY.register(_Undescribed(DEAD_LETTERS))
 
-for refund in ("true", "false"):  # declared at 0, as declare_known does
-    INVOICES_VOIDED.labels(refund)
+for _refund in ("true", "false"):  # declared at 0, as declare_known does
+    INVOICES_VOIDED.labels(_refund)
 
 
 def declare_known(
