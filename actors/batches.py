@@ -35,6 +35,7 @@ from actors import catalogue
 from actors.outbound import Planned, publish_pipelined
 from actors.steps import PERMANENT_ERRORS, TIME_LIMIT_MS, outcome
 from actors.tracing import event_span
+from ops.shared.steps import Around
 
 log = logging.getLogger("actors")
 
@@ -44,7 +45,6 @@ SPLIT_AFTER_RETRIES = 2
 # batch is not dead-lettered as a batch while the broker is merely slow to come back.
 BATCH_MAX_RETRIES = 20
 
-Around = Callable[[int], AbstractContextManager[object]]
 Apply = Callable[[list[Mapping[str, Any]], Around], list[str]]
 Request = TypeVar("Request")
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import dramatiq
 
+from ops.shared import metrics
+
 ORDERS_QUEUE = "orders"
 INVOICES_QUEUE = "invoices"
 
@@ -145,3 +147,13 @@ def batch_routes() -> dict[str, tuple[str, Route]]:
         for route in routes
         if route.batch is not None
     }
+
+
+def actors_of(queue: str) -> list[str]:
+    """The actors of ``queue``'s messages, plain then batch, each once."""
+    routes = [route for routes in ROUTES.values() for route in routes if route.queue == queue]
+    return list(dict.fromkeys([r.actor for r in routes] + [r.batch for r in routes if r.batch]))
+
+
+for _queue in (ORDERS_QUEUE, INVOICES_QUEUE):  # their dead-letter series start at 0
+    metrics.declare_known(_queue, actors=actors_of(_queue))

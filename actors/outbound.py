@@ -17,16 +17,15 @@ message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import dramatiq
 
 from actors import catalogue
-from actors.pipeline import PublishIncomplete
 from ops.shared.outbox import OutboxRecord
-from ops.shared.relay import BatchPublisher, PublishFailed
+from ops.shared.relay import BatchPublisher, PublishIncomplete
 from ops.shared.tracing import restored
 
 
@@ -48,11 +47,6 @@ class _Group:
     route: catalogue.Route
     event_type: str
     rows: list[tuple[OutboxRecord, dict]] = field(default_factory=list)  # with payloads
-
-
-def messages_of(row: OutboxRecord) -> list[dramatiq.Message]:
-    """The plain actor messages the catalogue routes ``row``'s event to."""
-    return catalogue.messages_for(row.event_type, str(row.event_id), json.loads(row.payload))
 
 
 def plan(rows: list[OutboxRecord]) -> list[Planned]:
@@ -97,7 +91,7 @@ def _expand(slot: Planned | _Group) -> Iterator[Planned]:
 
 
 def confirmed_rows(
-    rows: list[OutboxRecord], planned: list[Planned], confirmed: set[str]
+    rows: list[OutboxRecord], planned: list[Planned], confirmed: Collection[str]
 ) -> list[int]:
     """The seqs of ``rows`` whose every message is in ``confirmed``, in order, up to the
     first row that has one that is not."""
@@ -127,7 +121,7 @@ def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
                     with item.traced():  # join the trace that caused it
                         broker.enqueue(item.message)
                 except Exception as exc:
-                    raise PublishFailed(confirmed_rows(rows, planned, confirmed), exc) from exc
+                    raise PublishIncomplete(confirmed_rows(rows, planned, confirmed), exc) from exc
                 confirmed.add(item.message.message_id)
             return confirmed_rows(rows, planned, confirmed)
 
@@ -138,7 +132,9 @@ def batch_publisher(broker: dramatiq.Broker) -> BatchPublisher:
         try:
             confirmed = publish_pipelined(broker, planned)
         except PublishIncomplete as exc:
-            raise PublishFailed(confirmed_rows(rows, planned, exc.confirmed), exc.cause) from exc
+            raise PublishIncomplete(
+                confirmed_rows(rows, planned, exc.confirmed), exc.cause
+            ) from exc
         return confirmed_rows(rows, planned, confirmed)
 
     return publish_batch

@@ -19,7 +19,7 @@ exercises it on a real broker.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 
 import dramatiq
 import pika
@@ -32,15 +32,6 @@ class PipelineError(RuntimeError):
 
 class PipelineTimeout(PipelineError):
     """The confirms did not arrive in time: the connection is not to be trusted."""
-
-
-class PublishIncomplete(RuntimeError):
-    """A batch publish stopped; ``confirmed`` holds the ids of the messages confirmed."""
-
-    def __init__(self, confirmed: Collection[str], cause: BaseException) -> None:
-        super().__init__(f"{type(cause).__name__}: {cause}")
-        self.confirmed = set(confirmed)
-        self.cause = cause
 
 
 class ConfirmPipeline:

@@ -33,8 +33,9 @@ import pika.exceptions
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 from dramatiq.common import q_name, xq_name
 
-from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout, PublishIncomplete
+from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout
 from actors.poison import RecordingConsumer, UndecodableHandler
+from ops.shared.relay import PublishIncomplete
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-import peewee
-
+from invoices import store
 from invoices.accounts import charge, locked_account
 from invoices.domain import (
     InvoiceNotFound,
@@ -24,21 +23,16 @@ from invoices.domain import (
     check_payment,
     decide_void,
 )
-from invoices.events import Event, InvoiceFailed, InvoicePaid, InvoiceVoided, payload
-from invoices.issuing import COUNTER, IssueRequest, issue_invoice, issue_invoices
-from invoices.models import (
-    CancelledOrder,
-    DeadLetter,
-    Invoice,
-    OutboxEvent,
-    ProcessedMessage,
-    database,
-)
+from invoices.events import InvoiceFailed, InvoicePaid, InvoiceVoided
+from invoices.issuing import IssueRequest, issue_invoice, issue_invoices
+from invoices.models import DeadLetter, Invoice, ProcessedMessage, database
 from invoices.queries import invoice_uuid
-from ops.shared import dead_letters, dedupe, metrics, outbox
+from invoices.store import COUNTER
+from ops.shared import dead_letters, metrics
 from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres, unit_of_work
+from ops.shared.database import unit_of_work
 from ops.shared.money import parse_amount
+from ops.shared.steps import step
 
 __all__ = [
     "COUNTER",
@@ -52,41 +46,29 @@ __all__ = [
 ]
 
 
+@step(ProcessedMessage, "void_invoice")
 def void_invoice(order_id: str, customer_id: str, reason: str, *, dedupe_key: str) -> str:
     """Compensation: void the order's invoice, or make sure it is never issued.
 
     Returns ``void``, ``refund`` (it had been paid), ``ignore`` (already void),
     ``tombstone`` (no invoice yet: one will never be issued) or ``duplicate``.
     """
-    with unit_of_work(database):
-        if not dedupe.claim(ProcessedMessage, "void_invoice", dedupe_key):
-            return "duplicate"
-        locked_account(customer_id)
-        invoice = _locked(Invoice.order_id == order_id)
-        if invoice is None:
-            CancelledOrder.insert(
-                order_id=order_id, reason=reason, cancelled_at=utcnow()
-            ).on_conflict_ignore().execute()
-            return "tombstone"
-        decision = decide_void(InvoiceStatus(invoice.status))
-        if decision is VoidDecision.VOID:  # issued, unpaid: no longer outstanding
-            charge(customer_id, -invoice.total_minor)
-        if decision is not VoidDecision.IGNORE:
-            invoice.status = InvoiceStatus.VOID.value
-            invoice.voided_at = utcnow()
-            invoice.void_reason = reason
-            invoice.save()
-            metrics.invoice_voided(decision is VoidDecision.REFUND)
-            _emit(
-                InvoiceVoided(
-                    order_id,
-                    str(invoice.id),
-                    invoice.number,
-                    reason,
-                    decision is VoidDecision.REFUND,
-                )
-            )
-        return decision.value
+    locked_account(customer_id)
+    invoice = store.locked(order_id=order_id)
+    if invoice is None:
+        store.tombstone(order_id, reason)
+        return "tombstone"
+    decision = decide_void(InvoiceStatus(invoice.status))
+    refund = decision is VoidDecision.REFUND
+    if decision is VoidDecision.VOID:  # issued, unpaid: no longer outstanding
+        charge(customer_id, -invoice.total_minor)
+    if decision is not VoidDecision.IGNORE:
+        store.update(
+            invoice, status=InvoiceStatus.VOID.value, voided_at=utcnow(), void_reason=reason
+        )
+        metrics.invoice_voided(refund)
+        store.emit(InvoiceVoided(order_id, str(invoice.id), invoice.number, reason, refund))
+    return decision.value
 
 
 def pay_invoice(invoice_id: uuid.UUID | str, amount: str, customer_id: str | None) -> Invoice:
@@ -98,17 +80,15 @@ def pay_invoice(invoice_id: uuid.UUID | str, amount: str, customer_id: str | Non
     amount_minor = parse_amount(amount)
     invoice_key = invoice_uuid(invoice_id)
     with unit_of_work(database):
-        owner = Invoice.select(Invoice.customer_id).where(Invoice.id == invoice_key).scalar()
+        owner = store.owner(invoice_key)
         if owner is None or (customer_id is not None and owner != customer_id):
             raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
         locked_account(owner)  # first, as issue and void do: the same lock order
-        invoice = _locked(Invoice.id == invoice_key)
+        invoice = store.locked(invoice_key)
         check_payment(InvoiceStatus(invoice.status), amount_minor, invoice.total_minor)
-        invoice.status = InvoiceStatus.PAID.value
-        invoice.paid_at = utcnow()
-        invoice.save()
+        store.update(invoice, status=InvoiceStatus.PAID.value, paid_at=utcnow())
         charge(owner, -invoice.total_minor)
-        _emit(InvoicePaid(invoice.order_id, str(invoice.id), invoice.number))
+        store.emit(InvoicePaid(invoice.order_id, str(invoice.id), invoice.number))
     return invoice
 
 
@@ -120,11 +100,9 @@ def fail_issuance(order_id: str, error: str, **dead_letter: object) -> bool:
         if not dead_letters.record(DeadLetter, order_id=order_id, error=error, **dead_letter):  # type: ignore[arg-type]
             return False
         metrics.dead_lettered("invoices", str(dead_letter.get("actor_name")))
-        if Invoice.get_or_none(Invoice.order_id == order_id) is not None:
+        if any(store.known(order_id)):
             return False
-        if CancelledOrder.get_or_none(CancelledOrder.order_id == order_id) is not None:
-            return False
-        _emit(InvoiceFailed(order_id, error.strip().splitlines()[-1][:500] if error else ""))
+        store.emit(InvoiceFailed(order_id, error.strip().splitlines()[-1][:500] if error else ""))
         return True
 
 
@@ -135,14 +113,3 @@ def record_dead_letter(**dead_letter: object) -> bool:
     if inserted:
         metrics.dead_lettered("invoices", str(dead_letter.get("actor_name")))
     return inserted
-
-
-def _locked(condition: peewee.Expression, model: type[peewee.Model] = Invoice) -> peewee.Model:
-    query = model.select().where(condition)
-    if is_postgres(database):
-        query = query.for_update()
-    return query.first()
-
-
-def _emit(event: Event) -> None:
-    outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))

@@ -91,15 +91,10 @@ def decide_paid(status: Status) -> Decision:
     return Decision.IGNORE
 
 
-def decide_cancel(status: Status, reason: CancelReason) -> Decision:
-    """Cancellation by the saga (rejected, failed, expired) only applies to pending orders.
-
-    A customer may also cancel a confirmed order; :func:`check_customer_cancel`
-    guards that path and raises instead of ignoring.
-    """
+def decide_cancel(status: Status) -> Decision:
+    """Cancellation by the saga (rejected, failed) only applies to pending orders (a
+    customer cancels through :func:`check_customer_cancel`)."""
     if status is Status.PENDING:
-        return Decision.APPLY
-    if reason is CancelReason.CUSTOMER_CANCELLED and status is Status.CONFIRMED:
         return Decision.APPLY
     return Decision.IGNORE
 

@@ -8,20 +8,19 @@ record it with the effect, so a repeated message changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ops.shared import dead_letters, dedupe, metrics
+from ops.shared import dead_letters, metrics
 from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres, unit_of_work
+from ops.shared.database import unit_of_work
 from ops.shared.money import format_minor
+from ops.shared.steps import Around, batch, step
 from ops.shared.tracing import current_carrier_json, linked_trace
-from orders import writes
+from orders import store
 from orders.domain import (
     CancelReason,
     Decision,
@@ -34,15 +33,11 @@ from orders.domain import (
     decide_paid,
 )
 from orders.events import OrderCancelled, OrderPlaced
-from orders.models import (
-    DeadLetter,
-    Order,
-    ProcessedMessage,
-    database,
-)
+from orders.models import DeadLetter, Order, ProcessedMessage, database
 from orders.queries import order_uuid
 
-# The incoming event behind each saga cancellation, as the timeline shows it.
+CONFIRMING = "confirm_order"  # the dedupe keys' consumer, the same for both forms
+# The event behind each cancellation ``cancel_order`` takes, as the timeline shows it.
 SAGA_CANCEL_EVENTS = {
     CancelReason.CREDIT_REJECTED: "InvoiceRejected",
     CancelReason.INVOICE_FAILED: "InvoiceFailed",
@@ -72,11 +67,11 @@ def place_order(new: NewOrder) -> Order:
         trace_context=current_carrier_json(),
     )
     with unit_of_work(database):
-        writes.insert(order)
-        writes.emit(
+        store.insert(order)
+        store.emit(
             OrderPlaced(str(order.id), new.customer_id, format_minor(new.total_minor), new.currency)
         )
-        writes.note(order, "OrderPlaced", "pending", "order accepted; invoice requested")
+        store.note(order, "OrderPlaced", "pending", "order accepted; invoice requested")
     return order
 
 
@@ -87,12 +82,12 @@ def cancel_order_by_customer(order_id: uuid.UUID | str, customer_id: str | None)
     order is reported as not found.
     """
     with unit_of_work(database):
-        order = writes.locked(order_id)
+        order = store.locked(order_id)
         if customer_id is not None and order.customer_id != customer_id:
             raise OrderNotFound(f"order {order_id} does not exist")
         check_customer_cancel(Status(order.status))
-        writes.cancel(order, CancelReason.CUSTOMER_CANCELLED)
-        writes.note(
+        store.cancel(order, CancelReason.CUSTOMER_CANCELLED)
+        store.note(
             order, "CancelRequested", "cancelled", "cancelled by the customer; invoice to void"
         )
     return order
@@ -108,19 +103,14 @@ class ConfirmRequest:
     dedupe_key: str
 
 
+@step(ProcessedMessage, CONFIRMING)
 def confirm_order(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
     """Saga step: the invoice was issued. Confirms, ignores, or asks for the void."""
-    with unit_of_work(database):
-        if not dedupe.claim(ProcessedMessage, "confirm_order", dedupe_key):
-            return "duplicate"
-        order = writes.locked(order_id)
-        return _confirm(order, invoice_id, invoice_number, dedupe_key)
+    request = ConfirmRequest(order_id, invoice_id, invoice_number, dedupe_key)
+    return _confirm(store.locked(order_id), request)
 
 
-def confirm_orders(
-    requests: Sequence[ConfirmRequest],
-    around: Callable[[int], AbstractContextManager[object]] | None = None,
-) -> list[str]:
+def confirm_orders(requests: Sequence[ConfirmRequest], around: Around | None = None) -> list[str]:
     """The batch form of :func:`confirm_order`: every request in one transaction, with
     one statement for the dedupe keys and one for the order locks (in id order).
 
@@ -128,116 +118,79 @@ def confirm_orders(
     second time). ``around(i)`` wraps the ``i``-th request's work (its trace span).
     Raises ``OrderNotFound`` if an order does not exist, before anything is written.
     """
-    outcomes = ["duplicate"] * len(requests)
-    with unit_of_work(database):
-        claimed = dedupe.claim_all(
-            ProcessedMessage, "confirm_order", [request.dedupe_key for request in requests]
-        )
-        fresh: list[int] = []
-        for index, request in enumerate(requests):
-            if request.dedupe_key in claimed:
-                claimed.discard(request.dedupe_key)  # a second copy in the batch is a duplicate
-                fresh.append(index)
-        orders = writes.locked_all(requests[index].order_id for index in fresh)
-        wrap = around or (lambda _: contextlib.nullcontext())
-        for index in fresh:
-            request = requests[index]
-            with wrap(index):
-                outcomes[index] = _confirm(
-                    orders[str(order_uuid(request.order_id))],
-                    request.invoice_id,
-                    request.invoice_number,
-                    request.dedupe_key,
-                )
-    return outcomes
+    with batch(ProcessedMessage, CONFIRMING, [r.dedupe_key for r in requests], around) as claimed:
+        orders = store.locked_all(requests[index].order_id for index in claimed.fresh)
+        for index in claimed.fresh:
+            with claimed.around(index):
+                order = orders[str(order_uuid(requests[index].order_id))]
+                claimed.outcomes[index] = _confirm(order, requests[index])
+    return claimed.outcomes
 
 
-def _confirm(order: Order, invoice_id: str, invoice_number: str, dedupe_key: str) -> str:
+def _confirm(order: Order, request: ConfirmRequest) -> str:
     """Apply ``InvoiceIssued`` to the locked ``order``: confirm, ignore, or ask for the void."""
+    invoice_number, dedupe_key = request.invoice_number, request.dedupe_key
     decision = decide_confirm(Status(order.status))
     if decision is Decision.APPLY:
-        writes.attach_invoice(order, invoice_id, invoice_number)
-        writes.transition(order, Status.CONFIRMED)
-        writes.note(
+        store.attach_invoice(order, request.invoice_id, invoice_number)
+        store.transition(order, Status.CONFIRMED)
+        store.note(
             order, "InvoiceIssued", "confirmed", f"invoice {invoice_number} issued", dedupe_key
         )
     elif decision is Decision.COMPENSATE:
         # The order was cancelled before its invoice arrived: void that invoice.
-        writes.emit(
-            OrderCancelled(
-                str(order.id),
-                order.customer_id,
-                order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value,
-            )
-        )
-        writes.note(
-            order,
-            "InvoiceIssued",
-            "void_requested",
-            f"invoice {invoice_number} arrived after the cancellation",
-            dedupe_key,
-        )
+        reason = order.cancel_reason or CancelReason.CUSTOMER_CANCELLED.value
+        store.emit(OrderCancelled(str(order.id), order.customer_id, reason))
+        detail = f"invoice {invoice_number} arrived after the cancellation"
+        store.note(order, "InvoiceIssued", "void_requested", detail, dedupe_key)
     else:
-        writes.note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
+        store.note(order, "InvoiceIssued", "ignored", f"order already {order.status}", dedupe_key)
     return decision.value
 
 
+@step(ProcessedMessage, "mark_order_paid")
 def mark_order_paid(order_id: str, invoice_id: str, invoice_number: str, *, dedupe_key: str) -> str:
     """Saga step: the invoice was paid. A pending or confirmed order becomes paid."""
-    with unit_of_work(database):
-        if not dedupe.claim(ProcessedMessage, "mark_order_paid", dedupe_key):
-            return "duplicate"
-        order = writes.locked(order_id)
-        decision = decide_paid(Status(order.status))
-        if decision is Decision.APPLY:
-            writes.attach_invoice(order, invoice_id, invoice_number)
-            writes.transition(order, Status.PAID)
-            writes.note(order, "InvoicePaid", "paid", f"invoice {invoice_number} paid", dedupe_key)
-        else:
-            writes.note(
-                order, "InvoicePaid", "ignored", f"order already {order.status}", dedupe_key
-            )
-        return decision.value
+    order = store.locked(order_id)
+    decision = decide_paid(Status(order.status))
+    if decision is Decision.APPLY:
+        store.attach_invoice(order, invoice_id, invoice_number)
+        store.transition(order, Status.PAID)
+        store.note(order, "InvoicePaid", "paid", f"invoice {invoice_number} paid", dedupe_key)
+    else:
+        store.note(order, "InvoicePaid", "ignored", f"order already {order.status}", dedupe_key)
+    return decision.value
 
 
+@step(ProcessedMessage, "cancel_order")
 def cancel_order(order_id: str, reason: str, *, dedupe_key: str) -> str:
-    """Saga step: the invoice was rejected or failed. Cancels a still pending order."""
+    """Saga step: the invoice was rejected or failed. Cancels a still pending order; a
+    reason the saga never sends raises (``ValueError``, ``KeyError``) and changes nothing."""
     cancel_reason = CancelReason(reason)
-    with unit_of_work(database):
-        if not dedupe.claim(ProcessedMessage, "cancel_order", dedupe_key):
-            return "duplicate"
-        order = writes.locked(order_id)
-        decision = decide_cancel(Status(order.status), cancel_reason)
-        event = SAGA_CANCEL_EVENTS.get(cancel_reason, "CancelRequested")
-        if decision is Decision.APPLY:
-            writes.cancel(order, cancel_reason)
-            writes.note(order, event, "cancelled", cancel_reason.value, dedupe_key)
-        else:
-            writes.note(order, event, "ignored", f"order already {order.status}", dedupe_key)
-        return decision.value
+    event = SAGA_CANCEL_EVENTS[cancel_reason]
+    order = store.locked(order_id)
+    decision = decide_cancel(Status(order.status))
+    if decision is Decision.APPLY:
+        store.cancel(order, cancel_reason)
+        store.note(order, event, "cancelled", cancel_reason.value, dedupe_key)
+    else:
+        store.note(order, event, "ignored", f"order already {order.status}", dedupe_key)
+    return decision.value
 
 
 def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
     """Cancel as ``expired`` the pending orders older than the saga timeout; returns how many."""
     cutoff = utcnow() - dt.timedelta(seconds=timeout_seconds)
     with unit_of_work(database):
-        query = (
-            Order.select()
-            .where((Order.status == Status.PENDING.value) & (Order.created_at < cutoff))
-            .order_by(Order.created_at)
-            .limit(limit)
-        )
-        if is_postgres(database):
-            query = query.for_update(skip_locked=True)
-        overdue = list(query)
+        overdue = store.overdue(cutoff, limit)
         for order in overdue:
             # The compensation is a trace of its own, linked to the order's: that one
             # ended minutes ago, and a tail-sampling collector would drop its late spans.
             with linked_trace(
                 "expire order", order.trace_context, {"orderflow.order_id": str(order.id)}
             ):
-                writes.cancel(order, CancelReason.EXPIRED)
-                writes.note(
+                store.cancel(order, CancelReason.EXPIRED)
+                store.note(
                     order,
                     "DeadlinePassed",
                     "cancelled",

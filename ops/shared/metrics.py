@@ -137,31 +137,27 @@ class _Undescribed:
 
 REGISTRY.register(_Undescribed(DEAD_LETTERS))
 
-# Label values known in advance (tests check them against the domains and actors). Their
-# series are declared at 0 on import, so that a first event shows as an increase:
-# Prometheus sees none in a series that appears with the value 1.
-SAGA_OUTCOMES = ("confirmed", "cancelled", "paid")
-CANCEL_REASONS = ("credit_rejected", "customer_cancelled", "expired", "invoice_failed")
-ACTORS = {
-    "orders": ("confirm_order", "cancel_order", "mark_order_paid", "confirm_orders"),
-    "invoices": ("issue_invoice", "void_invoice", "issue_invoices"),
-}
+for _refund in ("true", "false"):  # declared at 0, as declare_known does
+    INVOICES_VOIDED.labels(_refund)
 
 
-def _declare_known_series() -> None:
-    for outcome in SAGA_OUTCOMES:
+def declare_known(
+    service: str,
+    *,
+    outcomes: Iterable[str] = (),
+    cancel_reasons: Iterable[str] = (),
+    actors: Iterable[str] = (),
+) -> None:
+    """Declare at 0 the series of labels that ``service`` knows in advance (as its module
+    is imported), so that a first event shows as an increase: Prometheus sees none in a
+    series that appears with the value 1."""
+    IDEMPOTENT_REPLAYS.labels(service)
+    for outcome in outcomes:
         SAGA_DURATION.labels(outcome)
-    for reason in CANCEL_REASONS:
+    for reason in cancel_reasons:
         COMPENSATIONS.labels(reason)
-    for refund in ("true", "false"):
-        INVOICES_VOIDED.labels(refund)
-    for service, actors in ACTORS.items():
-        IDEMPOTENT_REPLAYS.labels(service)
-        for actor in actors:
-            DEAD_LETTERS_TOTAL.labels(service, actor)
-
-
-_declare_known_series()
+    for actor in actors:
+        DEAD_LETTERS_TOTAL.labels(service, actor)
 
 
 # -- what services and actors call -------------------------------------------------------

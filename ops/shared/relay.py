@@ -21,8 +21,9 @@ import logging
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 import peewee
 
@@ -36,40 +37,22 @@ from ops.shared.database import (
     unit_of_work,
 )
 from ops.shared.outbox import OutboxRecord, channel
-from ops.shared.tracing import restored, untraced
+from ops.shared.tracing import untraced
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[OutboxRecord], None]
 # Publishes a batch of rows in order; returns the seqs of the rows the broker confirmed.
 BatchPublisher = Callable[[list[OutboxRecord]], list[int]]
 
 
-class PublishFailed(Exception):
-    """A batch publish stopped: ``confirmed`` holds the seqs confirmed before, in order."""
+class PublishIncomplete(Exception):
+    """A publish stopped part-way: ``confirmed`` holds what the broker confirmed before
+    (a batch publisher's row seqs, in order; a pipeline's message ids), ``cause`` why."""
 
-    def __init__(self, confirmed: list[int], cause: BaseException) -> None:
+    def __init__(self, confirmed: Collection[Any], cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.confirmed = confirmed
         self.cause = cause
-
-
-def one_by_one(publish: Publisher) -> BatchPublisher:
-    """A batch publisher that publishes each row in the trace of its cause, in order,
-    and stops at the first failure."""
-
-    def publish_batch(rows: list[OutboxRecord]) -> list[int]:
-        confirmed: list[int] = []
-        for row in rows:
-            try:
-                with restored(row.trace_context):  # join the trace that caused it
-                    publish(row)
-            except Exception as exc:
-                raise PublishFailed(confirmed, exc) from exc
-            confirmed.append(row.seq)
-        return confirmed
-
-    return publish_batch
 
 
 @dataclass
@@ -89,9 +72,8 @@ class Relay:
         self,
         name: str,
         model: type[OutboxRecord],
-        publish: Publisher | None = None,
         *,
-        publish_batch: BatchPublisher | None = None,
+        publish_batch: BatchPublisher,
         batch: int = 100,
         poll_interval: float = 1.0,
         chores: list[Chore] | None = None,
@@ -100,10 +82,6 @@ class Relay:
         self.name = name
         self.model = model
         self.database = model._meta.database
-        if publish_batch is None:
-            if publish is None:
-                raise ValueError("a relay needs publish or publish_batch")
-            publish_batch = one_by_one(publish)
         self.publish_batch = publish_batch
         self.batch = batch
         self.poll_interval = poll_interval
@@ -129,8 +107,8 @@ class Relay:
             rows = self._pending()
             try:
                 published = self.publish_batch(rows) if rows else []
-            except PublishFailed as exc:
-                published, failure = exc.confirmed, exc.cause
+            except PublishIncomplete as exc:
+                published, failure = list(exc.confirmed), exc.cause
                 stuck = next((row for row in rows if row.seq not in set(published)), None)
                 if stuck is not None:
                     self.model.update(publish_attempts=self.model.publish_attempts + 1).where(

@@ -18,7 +18,7 @@ import uuid
 
 import dramatiq
 
-from invoices import issuing, models
+from invoices import models, store
 from invoices.domain import InvoiceStatus, format_number
 from invoices.events import InvoiceIssued
 from ops.shared.clock import utcnow
@@ -30,7 +30,7 @@ def naive_issue_invoice(
     order_id: str, customer_id: str, total: str, currency: str, *, dedupe_key: str
 ) -> None:
     with unit_of_work(models.database):
-        sequence = issuing._take_numbers(1)
+        sequence = store.take_numbers(1)
         invoice = models.Invoice.create(
             id=uuid.uuid4(),
             sequence=sequence,
@@ -42,7 +42,7 @@ def naive_issue_invoice(
             status=InvoiceStatus.ISSUED.value,
             issued_at=utcnow(),
         )
-        issuing._emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
+        store.emit(InvoiceIssued(order_id, str(invoice.id), invoice.number))
 
 
 def naive_issue_invoices(events: list[dict[str, object]]) -> None:

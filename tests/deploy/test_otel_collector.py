@@ -220,7 +220,7 @@ def test_every_trace_with_an_error_is_kept(collector_config: dict[str, Any]) -> 
 def test_every_trace_with_a_compensation_is_kept(
     collector_config: dict[str, Any], spans: InMemorySpanExporter
 ) -> None:
-    # Given an order cancelled (orders.writes.cancel emits OrderCancelled: its invoice
+    # Given an order cancelled (orders.store.cancel emits OrderCancelled: its invoice
     # must be voided, the saga's compensation)
     cancelled = OrderCancelled(str(uuid.uuid4()), "c1", "customer_cancelled")
     # When the relay publishes it and the invoices worker runs the step

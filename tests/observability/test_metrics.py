@@ -23,7 +23,7 @@ from invoices import service as invoices
 from ops import bootstrap, gauges, supervisor
 from ops.services import described
 from ops.settings import Settings
-from ops.shared import exposition, metrics
+from ops.shared import exposition
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.queries import get_order
@@ -201,25 +201,30 @@ def test_the_gauge_chore_reads_the_databases(stub_system: StubSystem) -> None:
 
 
 def test_series_with_known_labels_start_at_zero_and_match_the_domains() -> None:
-    from actors import invoicing, ordering
+    from actors import catalogue, invoicing, ordering
     from orders.domain import CancelReason, Status
 
-    assert set(metrics.CANCEL_REASONS) == {reason.value for reason in CancelReason}
-    assert set(metrics.SAGA_OUTCOMES) == {status.value for status in Status} - {"pending"}
-    assert {
+    actors = {
         "orders": tuple(actor.__name__ for actor in ordering.ACTORS)
         + tuple(step.name for step in ordering.BATCHES),
         "invoices": tuple(actor.__name__ for actor in invoicing.ACTORS)
         + tuple(step.name for step in invoicing.BATCHES),
-    } == metrics.ACTORS
+    }
+    assert {queue: tuple(catalogue.actors_of(queue)) for queue in actors} == actors
     # Declared before anything happened: a first dead letter is an increase from 0
-    for service, actors in metrics.ACTORS.items():
-        for actor in actors:
+    for service, names in actors.items():
+        for actor in names:
             labels = {"service": service, "actor": actor}
             assert REGISTRY.get_sample_value("orderflow_dead_letters_total", labels) is not None
-    for reason in metrics.CANCEL_REASONS:
-        labels = {"reason": reason}
+        labels = {"service": service}
+        assert REGISTRY.get_sample_value("orderflow_idempotent_replays_total", labels) is not None
+    for reason in CancelReason:
+        labels = {"reason": reason.value}
         assert REGISTRY.get_sample_value("orderflow_compensations_total", labels) is not None
+    for status in set(Status) - {Status.PENDING}:
+        labels = {"outcome": status.value}
+        count = REGISTRY.get_sample_value("orderflow_saga_duration_seconds_count", labels)
+        assert count is not None
 
 
 def test_each_relay_refreshes_the_gauges_as_a_chore(stub_system: StubSystem) -> None:

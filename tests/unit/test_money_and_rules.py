@@ -22,7 +22,6 @@ from invoices.domain import (
 from ops.settings import PLACEHOLDER, Settings, SettingsError
 from ops.shared.money import AmountError, format_minor, parse_amount
 from orders.domain import (
-    CancelReason,
     Decision,
     OrderNotCancellable,
     Status,
@@ -59,10 +58,9 @@ def test_orders_only_move_forward() -> None:
     assert decide_confirm(Status.PAID) is Decision.IGNORE
     assert decide_paid(Status.CONFIRMED) is Decision.APPLY
     assert decide_paid(Status.CANCELLED) is Decision.IGNORE
-    assert decide_cancel(Status.CONFIRMED, CancelReason.CREDIT_REJECTED) is Decision.IGNORE
-    assert decide_cancel(Status.CONFIRMED, CancelReason.EXPIRED) is Decision.IGNORE
-    assert decide_cancel(Status.CONFIRMED, CancelReason.CUSTOMER_CANCELLED) is Decision.APPLY
-    assert decide_cancel(Status.PAID, CancelReason.CUSTOMER_CANCELLED) is Decision.IGNORE
+    assert decide_cancel(Status.PENDING) is Decision.APPLY
+    assert decide_cancel(Status.CONFIRMED) is Decision.IGNORE
+    assert decide_cancel(Status.PAID) is Decision.IGNORE
 
 
 def test_customers_cannot_cancel_paid_or_cancelled_orders() -> None:

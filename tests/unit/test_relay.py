@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from ops.shared import outbox
-from ops.shared.relay import Chore, Relay
+from ops.shared.relay import BatchPublisher, Chore, PublishIncomplete, Relay
 from orders.models import OutboxEvent
 
 ORDER_PLACED = {"order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"}
@@ -23,10 +24,29 @@ def unpublished() -> int:
     return OutboxEvent.select().where(OutboxEvent.published_at.is_null()).count()
 
 
+def one_by_one(publish: Callable[[OutboxEvent], object]) -> BatchPublisher:
+    """A batch publisher that hands ``publish`` each row in order and stops at the first
+    failure, as a broker publisher does."""
+
+    def publish_batch(rows: list) -> list[int]:
+        confirmed: list[int] = []
+        for row in rows:
+            try:
+                publish(row)
+            except Exception as exc:
+                raise PublishIncomplete(confirmed, exc) from exc
+            confirmed.append(row.seq)
+        return confirmed
+
+    return publish_batch
+
+
 def test_the_relay_publishes_in_order_and_marks_what_it_published(databases) -> None:
     add_events(3)
     sent = []
-    relay = Relay("test", OutboxEvent, lambda row: sent.append(row.aggregate_id))
+    relay = Relay(
+        "test", OutboxEvent, publish_batch=one_by_one(lambda row: sent.append(row.aggregate_id))
+    )
     count, age = outbox.backlog(OutboxEvent)
     assert count == 3
     assert age is not None
@@ -48,7 +68,7 @@ def test_a_failed_publish_keeps_that_row_and_the_rest_for_the_next_pass(database
             raise ConnectionError("broker unreachable")
         sent.append(row.aggregate_id)
 
-    relay = Relay("test", OutboxEvent, publish)
+    relay = Relay("test", OutboxEvent, publish_batch=one_by_one(publish))
     with pytest.raises(ConnectionError):
         relay.run_once()
     assert unpublished() == 2
@@ -72,7 +92,7 @@ def test_the_relay_loop_survives_failures_and_stops_when_asked(databases) -> Non
     relay = Relay(
         "test",
         OutboxEvent,
-        publish,
+        publish_batch=one_by_one(publish),
         poll_interval=0.01,
         chores=[Chore("count", 0.0, lambda: chore_runs.append(1))],
     )
@@ -102,7 +122,7 @@ def test_a_slow_chore_does_not_hold_up_publishing_and_a_failing_one_is_retried(
     relay = Relay(
         "test",
         OutboxEvent,
-        lambda row: sent.append(row.aggregate_id),
+        publish_batch=one_by_one(lambda row: sent.append(row.aggregate_id)),
         poll_interval=0.01,
         chores=[
             Chore("gauges", 0.0, lambda: hanging.set() or release.wait(10)),

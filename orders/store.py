@@ -1,11 +1,12 @@
-"""The writes every orders step shares: lock an order (or a batch of them), move it to a
-status, cancel it, note a timeline step, emit an event. Call them inside the caller's
-unit of work; the inserts and updates are deferred and travel together before the
-commit (:mod:`ops.shared.compiled`).
+"""The orders store: the SQL of the orders steps. Lock an order (or a batch of them, or
+the overdue ones), insert one, move it to a status, cancel it, note a timeline step, emit
+an event. Call them inside the caller's unit of work; the inserts and updates are
+deferred and travel together before the commit (:mod:`ops.shared.compiled`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 
@@ -42,6 +43,18 @@ def locked_all(order_ids: Iterable[str]) -> dict[str, Order]:
     if missing:
         raise OrderNotFound(f"order {missing[0]} does not exist")
     return orders  # type: ignore[return-value]
+
+
+def overdue(cutoff: dt.datetime, limit: int) -> list[Order]:
+    """Up to ``limit`` pending orders placed before ``cutoff``, oldest first, locked (on
+    PostgreSQL, skipping those another transaction holds)."""
+    query = (
+        Order.select()
+        .where((Order.status == Status.PENDING.value) & (Order.created_at < cutoff))
+        .order_by(Order.created_at)
+        .limit(limit)
+    )
+    return list(query.for_update(skip_locked=True) if is_postgres(database) else query)
 
 
 def insert(order: Order) -> None:
@@ -148,3 +161,7 @@ _INSERT_STEP = compiled.Statement(
         dedupe_key=p("dedupe_key"),
     )
 )
+
+# The saga's outcomes (an order's first settlement) and cancel reasons start at 0.
+SETTLED = [status for status in Status if status is not Status.PENDING]
+metrics.declare_known("orders", outcomes=SETTLED, cancel_reasons=CancelReason)
