@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import peewee
 
-from ops.shared import outbox
 from ops.shared.clock import utcnow
 from ops.shared.pagination import Page, keyset_page
 from orders.domain import CancelReason, OrderNotFound, Status
-from orders.models import Order, OrderStep, OutboxEvent
+from orders.models import Order, OrderStep
 
 
 def get_order(order_id: uuid.UUID | str) -> Order:
@@ -73,11 +72,6 @@ def oldest_pending_age() -> float:
     if isinstance(oldest, str):  # SQLite returns aggregates of datetimes as text
         oldest = dt.datetime.fromisoformat(oldest)
     return max(0.0, (utcnow() - oldest).total_seconds())
-
-
-def outbox_backlog() -> tuple[int, float | None]:
-    """Unpublished orders events and the age of the oldest, in seconds."""
-    return outbox.backlog(OutboxEvent)
 
 
 def order_uuid(value: uuid.UUID | str) -> uuid.UUID:
