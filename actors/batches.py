@@ -35,7 +35,7 @@ from actors import catalogue
 from actors.outbound import Planned, publish_pipelined
 from actors.steps import PERMANENT_ERRORS, TIME_LIMIT_MS, outcome
 from actors.tracing import event_span
-from ops.shared.steps import Around
+from ops.shared.persistence.steps import Around
 
 log = logging.getLogger("actors")
 

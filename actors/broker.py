@@ -23,9 +23,9 @@ from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, 
 from actors.middleware import DatabaseConnection, DeadLetterHandler, DeadLetters
 from actors.poison import RedeliveryGuard
 from actors.tracing import Tracing
-from ops.shared import redeliveries
-from ops.shared.nodes import broker_nodes
-from ops.shared.service import ServiceDescription
+from ops.shared.persistence import redeliveries
+from ops.shared.persistence.service import ServiceDescription
+from ops.shared.values.nodes import broker_nodes
 
 # pika connection defaults unless the URL says otherwise: notice a dead peer within
 # seconds, and never block forever on a broker that is out of resources.
@@ -81,7 +81,7 @@ def with_connection_defaults(url: str, defaults: Mapping[str, str] = CONNECTION_
 
 
 def connection_urls(broker_url: str) -> list[str]:
-    """Each node's URL in ``BROKER_URL`` (``ops.shared.nodes``), with our connection
+    """Each node's URL in ``BROKER_URL`` (``ops.shared.values.nodes``), with our connection
     defaults. With several nodes a connection tries each once, in order (pika goes down
     the list), rather than three times a node that is down before the next."""
     nodes = broker_nodes(broker_url)

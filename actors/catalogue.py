@@ -19,7 +19,7 @@ from typing import Any
 
 import dramatiq
 
-from ops.shared import metrics
+from ops.shared.telemetry import metrics
 
 ORDERS_QUEUE = "orders"
 INVOICES_QUEUE = "invoices"

@@ -12,7 +12,7 @@ from dramatiq.brokers.rabbitmq import q_name
 from dramatiq.middleware import Middleware
 
 from actors.poison import CrashLoop, persistently
-from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
+from ops.shared.persistence.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 
 log = logging.getLogger(__name__)
 

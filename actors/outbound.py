@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import dramatiq
 
 from actors import catalogue
-from ops.shared.outbox import OutboxRecord
-from ops.shared.relay import BatchPublisher, PublishIncomplete
-from ops.shared.tracing import restored
+from ops.shared.persistence.outbox import OutboxRecord
+from ops.shared.persistence.relay import BatchPublisher, PublishIncomplete
+from ops.shared.telemetry.tracing import restored
 
 
 @dataclass

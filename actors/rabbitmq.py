@@ -35,7 +35,7 @@ from dramatiq.common import q_name, xq_name
 
 from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout
 from actors.poison import RecordingConsumer, UndecodableHandler
-from ops.shared.relay import PublishIncomplete
+from ops.shared.persistence.relay import PublishIncomplete
 
 log = logging.getLogger(__name__)
 

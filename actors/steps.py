@@ -8,7 +8,7 @@ from typing import Any
 
 import dramatiq
 
-from ops.shared.errors import DomainError
+from ops.shared.values.errors import DomainError
 
 log = logging.getLogger("actors")
 

@@ -32,7 +32,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from actors.catalogue import EVENTS
-from ops.shared.tracing import carried_context, carried_span_context
+from ops.shared.telemetry.tracing import carried_context, carried_span_context
 
 OPTION = "trace_context"
 tracer = trace.get_tracer("orderflow.dramatiq")

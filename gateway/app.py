@@ -23,8 +23,8 @@ from gateway.resources import (
     Readiness,
     handle_upstream_problem,
 )
-from ops.shared.auth import TokenKeys
-from ops.shared.http import create_base_app
+from ops.shared.web.auth import TokenKeys
+from ops.shared.web.http import create_base_app
 
 SERVICE = "gateway"
 MAX_BODY_BYTES = 64 * 1024  # like the services: larger bodies answer 413

@@ -35,7 +35,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.connections import KeepAlivePool
-from ops.shared.tracing import current_carrier
+from ops.shared.telemetry.tracing import current_carrier
 
 Reason = Literal["unavailable", "timeout", "error"]
 

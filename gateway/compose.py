@@ -22,7 +22,7 @@ from gateway.outcomes import (
     required,
     required_items,
 )
-from ops.shared.idempotency import validate_key
+from ops.shared.persistence.idempotency import validate_key
 
 # what /me/orders passes on to GET /orders; /ops/orders adds customer_id
 LIST_PARAMS = ("status", "cancel_reason", "created_after", "created_before", "limit", "cursor")

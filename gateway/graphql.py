@@ -26,8 +26,8 @@ from gateway import compose
 from gateway.compose import Upstream
 from gateway.limits import depth_limit
 from gateway.outcomes import UpstreamProblem
-from ops.shared.auth import Forbidden, Principal
-from ops.shared.errors import DomainError
+from ops.shared.values.errors import DomainError
+from ops.shared.web.auth import Forbidden, Principal
 
 log = logging.getLogger(__name__)
 

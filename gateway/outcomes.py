@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from gateway.clients import Failure, Outcome, Reply
-from ops.shared.problems import PROBLEM_BASE
+from ops.shared.web.problems import PROBLEM_BASE
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from gateway.clients import forwarded_headers
 from gateway.compose import Upstream
 from gateway.graphql import Context, execute
 from gateway.outcomes import UpstreamProblem
-from ops.shared.auth import principal_of, require_customer, require_operator
-from ops.shared.bodies import read_json
-from ops.shared.http import Ready
-from ops.shared.problems import PROBLEM_JSON
+from ops.shared.web.auth import principal_of, require_customer, require_operator
+from ops.shared.web.bodies import read_json
+from ops.shared.web.http import Ready
+from ops.shared.web.problems import PROBLEM_JSON
 
 
 def forwarded(req: falcon.Request) -> dict[str, str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import peewee
 
 from invoices.models import BillingAccount, database
-from ops.shared import compiled
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres, unit_of_work
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import is_postgres, unit_of_work
+from ops.shared.values.clock import utcnow
 
 
 @dataclass
@@ -112,7 +112,7 @@ def charge(customer_id: str, delta_minor: int) -> None:
     compiled.defer(database, _CHARGE, {"customer_id": customer_id, "delta": delta_minor})
 
 
-# Statements of the hot path, compiled once (ops.shared.compiled).
+# Statements of the hot path, compiled once (ops.shared.persistence.compiled).
 _OPEN_ACCOUNT = compiled.Statement(
     lambda p: BillingAccount.insert(
         customer_id=p("customer_id"),

@@ -11,20 +11,20 @@ import falcon
 from invoices import accounts, queries, service
 from invoices.domain import InvoiceNotFound, InvoiceStatus
 from invoices.models import IdempotencyKey, Invoice, database
-from ops.shared.auth import (
+from ops.shared.persistence.idempotency import IdempotencyStore, Outcome
+from ops.shared.values.clock import isoformat
+from ops.shared.values.errors import FieldCollector, NotFound
+from ops.shared.values.money import AmountError, format_minor, parse_amount
+from ops.shared.values.pagination import parse_page
+from ops.shared.web.auth import (
     TokenKeys,
     can_see,
     principal_of,
     require_customer,
     require_operator,
 )
-from ops.shared.bodies import read_json
-from ops.shared.clock import isoformat
-from ops.shared.errors import FieldCollector, NotFound
-from ops.shared.http import IdempotentPost, create_base_app
-from ops.shared.idempotency import IdempotencyStore, Outcome
-from ops.shared.money import AmountError, format_minor, parse_amount
-from ops.shared.pagination import parse_page
+from ops.shared.web.bodies import read_json
+from ops.shared.web.http import IdempotentPost, create_base_app
 
 SERVICE = "invoices"
 MAX_CUSTOMER_ID = 64

@@ -2,7 +2,7 @@
 
 from invoices import api, models
 from invoices.migrations import DIRECTORY
-from ops.shared.service import ServiceDescription
+from ops.shared.persistence.service import ServiceDescription
 
 DESCRIPTION = ServiceDescription(
     name="invoices",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ops.shared.errors import Conflict, NotFound, Unprocessable
-from ops.shared.money import format_minor
+from ops.shared.values.errors import Conflict, NotFound, Unprocessable
+from ops.shared.values.money import format_minor
 
 NUMBER_PREFIX = "INV-"
 

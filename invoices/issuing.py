@@ -23,8 +23,8 @@ from invoices.accounts import charge, locked_account, locked_accounts
 from invoices.domain import credit_allows
 from invoices.events import InvoiceRejected
 from invoices.models import BillingAccount, ProcessedMessage
-from ops.shared.money import parse_amount
-from ops.shared.steps import Around, batch, step
+from ops.shared.persistence.steps import Around, batch, step
+from ops.shared.values.money import parse_amount
 
 CONSUMER = "issue_invoice"  # the dedupe keys' consumer, the same for both forms
 

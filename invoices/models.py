@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import peewee
 
-from ops.shared.dead_letters import DeadLetterRecord
-from ops.shared.dedupe import ProcessedMessageRecord
-from ops.shared.idempotency import IdempotencyKeyRecord
-from ops.shared.outbox import OutboxRecord
-from ops.shared.redeliveries import RedeliveryRecord
+from ops.shared.persistence.dead_letters import DeadLetterRecord
+from ops.shared.persistence.dedupe import ProcessedMessageRecord
+from ops.shared.persistence.idempotency import IdempotencyKeyRecord
+from ops.shared.persistence.outbox import OutboxRecord
+from ops.shared.persistence.redeliveries import RedeliveryRecord
 
 # Initialised by the wiring (ops.bootstrap) with the invoices database; nothing connects here.
 database = peewee.DatabaseProxy()

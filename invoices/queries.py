@@ -8,7 +8,7 @@ import peewee
 
 from invoices.domain import InvoiceNotFound, InvoiceStatus
 from invoices.models import Invoice
-from ops.shared.pagination import Page, keyset_page
+from ops.shared.values.pagination import Page, keyset_page
 
 
 def get_invoice(invoice_id: uuid.UUID | str) -> Invoice:

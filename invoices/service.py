@@ -28,11 +28,12 @@ from invoices.issuing import IssueRequest, issue_invoice, issue_invoices
 from invoices.models import DeadLetter, Invoice, ProcessedMessage, database
 from invoices.queries import invoice_uuid
 from invoices.store import COUNTER
-from ops.shared import dead_letters, metrics
-from ops.shared.clock import utcnow
-from ops.shared.database import unit_of_work
-from ops.shared.money import parse_amount
-from ops.shared.steps import step
+from ops.shared.persistence import dead_letters
+from ops.shared.persistence.database import unit_of_work
+from ops.shared.persistence.steps import step
+from ops.shared.telemetry import metrics
+from ops.shared.values.clock import utcnow
+from ops.shared.values.money import parse_amount
 
 __all__ = [
     "COUNTER",

@@ -1,6 +1,6 @@
 """The invoices store, the SQL of the invoices steps (the accounts' is in
 :mod:`invoices.accounts`). Call it inside the caller's unit of work; the compiled writes
-are deferred and travel together before the commit (:mod:`ops.shared.compiled`).
+are deferred and travel together before the commit (:mod:`ops.shared.persistence.compiled`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from peewee import fn
 from invoices.domain import InvoiceStatus, format_number
 from invoices.events import Event, InvoiceIssued, payload
 from invoices.models import CancelledOrder, Invoice, InvoiceCounter, OutboxEvent, database
-from ops.shared import compiled, outbox
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres
+from ops.shared.persistence import compiled, outbox
+from ops.shared.persistence.database import is_postgres
+from ops.shared.values.clock import utcnow
 
 COUNTER = "invoice"  # the counter row of the invoice numbers
 
@@ -99,7 +99,7 @@ def emit(event: Event) -> None:
     outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
 
 
-# The hot path's statements, compiled once (ops.shared.compiled).
+# The hot path's statements, compiled once (ops.shared.persistence.compiled).
 _ISSUE_CHECKS = compiled.Statement(
     lambda p: peewee.Select(
         columns=[

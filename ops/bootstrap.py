@@ -27,12 +27,12 @@ from invoices import accounts as invoices_accounts
 from ops import gauges
 from ops.services import CONSUMERS, NAMES, SERVICES, described
 from ops.settings import Settings
-from ops.shared import migrations, redeliveries
-from ops.shared.auth import TokenKeys
-from ops.shared.database import open_database
-from ops.shared.idempotency import IdempotencyStore
-from ops.shared.money import to_minor
-from ops.shared.relay import Chore, Relay
+from ops.shared.persistence import migrations, redeliveries
+from ops.shared.persistence.database import open_database
+from ops.shared.persistence.idempotency import IdempotencyStore
+from ops.shared.persistence.relay import Chore, Relay
+from ops.shared.values.money import to_minor
+from ops.shared.web.auth import TokenKeys
 
 if TYPE_CHECKING:
     from ops.audit.watch import HealthWatch
@@ -200,7 +200,7 @@ def broker_check(settings: Settings) -> Callable[[], None]:
 def parts_check(settings: Settings, service: str) -> Callable[[], None]:
     """A readiness check that fails while ``orderflow up`` reports this service's worker
     pool or relay as failing (it keeps exiting soon after each start)."""
-    from ops.shared.http import NotReady
+    from ops.shared.web.http import NotReady
     from ops.supervisor import failing_parts
 
     def check() -> None:
@@ -248,7 +248,7 @@ def health_watch(settings: Settings) -> HealthWatch:
     ``AUDIT_INTERVAL`` seconds once started, backlogs, dead letters and queues on request."""
     from ops import audit
     from ops.audit.watch import HealthWatch
-    from ops.shared.database import discard_connection
+    from ops.shared.persistence.database import discard_connection
 
     def run() -> audit.AuditReport:
         try:

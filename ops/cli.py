@@ -154,7 +154,7 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
     from ops import bootstrap
     from ops.serving import stop_event_on_signals
-    from ops.shared import exposition
+    from ops.shared.web import exposition
 
     exposition.serve(settings.host, settings.metrics_port(f"{args.service}-relay"))
     bootstrap.init_databases(settings, [args.service])
@@ -168,7 +168,7 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from ops import bootstrap
-    from ops.shared.auth import Role, mint
+    from ops.shared.web.auth import Role, mint
 
     keys = bootstrap.token_keys(settings, create_dev_key=True)
     role = Role.OPERATOR if args.operator else Role.CUSTOMER

@@ -8,9 +8,10 @@ process per database that runs anyway, and set on its gauges.
 
 from __future__ import annotations
 
-from ops.shared import dead_letters, metrics, outbox
-from ops.shared.relay import Chore
-from ops.shared.service import ServiceDescription
+from ops.shared.persistence import dead_letters, outbox
+from ops.shared.persistence.relay import Chore
+from ops.shared.persistence.service import ServiceDescription
+from ops.shared.telemetry import metrics
 
 INTERVAL = 5.0  # seconds between refreshes; Prometheus scrapes every 15 s
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from actors import invoicing, ordering
 from actors.broker import Consumer
 from invoices.description import DESCRIPTION as INVOICES
-from ops.shared.service import ServiceDescription
+from ops.shared.persistence.service import ServiceDescription
 from orders.description import DESCRIPTION as ORDERS
 
 CONSUMERS = {c.service.name: c for c in (Consumer(ORDERS, ordering), Consumer(INVOICES, invoicing))}

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ops.shared.nodes import broker_nodes
+from ops.shared.values.nodes import broker_nodes
 
 TRACES_EXPORTERS = ("none", "otlp", "console")
 QUEUE_TYPES = ("classic", "quorum")

@@ -21,8 +21,8 @@ from ops import bootstrap
 from ops.services import FRONTS, NAMES
 from ops.serving import http_server, run_http_server, start_thread, stop_event_on_signals
 from ops.settings import Settings
-from ops.shared.clock import utcnow
-from ops.shared.database import unit_of_work
+from ops.shared.persistence.database import unit_of_work
+from ops.shared.values.clock import utcnow
 
 log = logging.getLogger(__name__)
 

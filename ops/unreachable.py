@@ -16,7 +16,7 @@ import pika.exceptions
 import psycopg2
 
 from ops.settings import Settings
-from ops.shared.nodes import redacted
+from ops.shared.values.nodes import redacted
 
 EXIT_UNREACHABLE = 3
 DATABASE_ERRORS = (peewee.OperationalError, psycopg2.OperationalError)

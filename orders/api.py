@@ -10,14 +10,14 @@ from typing import Any, TypeVar
 
 import falcon
 
-from ops.shared.auth import Principal, TokenKeys, can_see, principal_of, require_customer
-from ops.shared.bodies import read_json, read_optional_json
-from ops.shared.clock import isoformat, parse_utc
-from ops.shared.errors import FieldCollector, FieldError, InvalidFields
-from ops.shared.http import IdempotentPost, create_base_app
-from ops.shared.idempotency import IdempotencyStore, Outcome
-from ops.shared.money import format_minor
-from ops.shared.pagination import parse_page
+from ops.shared.persistence.idempotency import IdempotencyStore, Outcome
+from ops.shared.values.clock import isoformat, parse_utc
+from ops.shared.values.errors import FieldCollector, FieldError, InvalidFields
+from ops.shared.values.money import format_minor
+from ops.shared.values.pagination import parse_page
+from ops.shared.web.auth import Principal, TokenKeys, can_see, principal_of, require_customer
+from ops.shared.web.bodies import read_json, read_optional_json
+from ops.shared.web.http import IdempotentPost, create_base_app
 from orders import queries, service
 from orders.domain import MAX_TEXT as MAX_CUSTOMER_ID
 from orders.domain import CancelReason, OrderNotFound, Status, validate_new_order

@@ -1,6 +1,6 @@
 """The orders service as the wiring sees it (``ops.services`` collects it)."""
 
-from ops.shared.service import ServiceDescription
+from ops.shared.persistence.service import ServiceDescription
 from orders import api, models, queries, service
 from orders.migrations import DIRECTORY
 

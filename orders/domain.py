@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ops.shared.errors import Conflict, FieldCollector, NotFound
-from ops.shared.money import MAX_MINOR, AmountError, format_minor, parse_amount
+from ops.shared.values.errors import Conflict, FieldCollector, NotFound
+from ops.shared.values.money import MAX_MINOR, AmountError, format_minor, parse_amount
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000

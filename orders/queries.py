@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import peewee
 
-from ops.shared.clock import utcnow
-from ops.shared.pagination import Page, keyset_page
+from ops.shared.values.clock import utcnow
+from ops.shared.values.pagination import Page, keyset_page
 from orders.domain import CancelReason, OrderNotFound, Status
 from orders.models import Order, OrderStep
 

@@ -14,12 +14,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ops.shared import dead_letters, metrics
-from ops.shared.clock import utcnow
-from ops.shared.database import unit_of_work
-from ops.shared.money import format_minor
-from ops.shared.steps import Around, batch, step
-from ops.shared.tracing import current_carrier_json, linked_trace
+from ops.shared.persistence import dead_letters
+from ops.shared.persistence.database import unit_of_work
+from ops.shared.persistence.steps import Around, batch, step
+from ops.shared.telemetry import metrics
+from ops.shared.telemetry.tracing import current_carrier_json, linked_trace
+from ops.shared.values.clock import utcnow
+from ops.shared.values.money import format_minor
 from orders import store
 from orders.domain import (
     CancelReason,
@@ -201,7 +202,7 @@ def expire_overdue(timeout_seconds: float, limit: int = 100) -> int:
 
 def record_dead_letter(**fields: object) -> bool:
     """Keep a durable record of a message the orders worker gave up on (see
-    :func:`ops.shared.dead_letters.record` for the fields)."""
+    :func:`ops.shared.persistence.dead_letters.record` for the fields)."""
     with unit_of_work(database):
         inserted = dead_letters.record(DeadLetter, **fields)  # type: ignore[arg-type]
     if inserted:

@@ -1,7 +1,7 @@
 """The orders store: the SQL of the orders steps. Lock an order (or a batch of them, or
 the overdue ones), insert one, move it to a status, cancel it, note a timeline step, emit
 an event. Call them inside the caller's unit of work; the inserts and updates are
-deferred and travel together before the commit (:mod:`ops.shared.compiled`).
+deferred and travel together before the commit (:mod:`ops.shared.persistence.compiled`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from collections.abc import Iterable
 
 import peewee
 
-from ops.shared import compiled, metrics, outbox
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres
-from ops.shared.tracing import current_trace_id
+from ops.shared.persistence import compiled, outbox
+from ops.shared.persistence.database import is_postgres
+from ops.shared.telemetry import metrics
+from ops.shared.telemetry.tracing import current_trace_id
+from ops.shared.values.clock import utcnow
 from orders.domain import CancelReason, OrderNotFound, Status
 from orders.events import Event, OrderCancelled, payload
 from orders.models import Order, OrderStep, OutboxEvent, database
@@ -114,7 +115,7 @@ def emit(*events: Event) -> None:
         outbox.record(OutboxEvent, type(event).__name__, event.order_id, payload(event))
 
 
-# The hot path's statements, compiled once (ops.shared.compiled).
+# The hot path's statements, compiled once (ops.shared.persistence.compiled).
 _ORDER_FIELDS = [field.name for field in Order._meta.sorted_fields]
 _MUTABLE_FIELDS = [
     "status",

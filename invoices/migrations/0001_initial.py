@@ -2,7 +2,7 @@
 
 import peewee
 
-from ops.shared.migrations import kernel_tables_v1
+from ops.shared.persistence.migrations import kernel_tables_v1
 
 
 def up(migrator, db):

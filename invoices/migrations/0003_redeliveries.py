@@ -1,6 +1,6 @@
 """Invoices schema, version 3: redelivery counts (``invoices_redeliveries``)."""
 
-from ops.shared.migrations import redeliveries_table_v1
+from ops.shared.persistence.migrations import redeliveries_table_v1
 
 
 def up(migrator, db):

@@ -6,7 +6,7 @@ replace the indexes on ``event_id``, ``aggregate_id``, ``created_at`` and
 published, instead of five and five.
 """
 
-from ops.shared.migrations import slim_outbox_indexes
+from ops.shared.persistence.migrations import slim_outbox_indexes
 
 
 def up(migrator, db):

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import falcon
 
 from ops.audit.watch import HealthWatch
-from ops.shared.auth import TokenKeys, require_operator
-from ops.shared.http import Database, create_base_app
+from ops.shared.web.auth import TokenKeys, require_operator
+from ops.shared.web.http import Database, create_base_app
 
 SERVICE = "audit"
 

@@ -17,7 +17,7 @@ from ops.audit.constants import (
 from ops.audit.report import InvariantResult, result_of
 from ops.audit.snapshot import InvoiceSnapshot
 from ops.services import SERVICES
-from ops.shared.dead_letters import unreplayed
+from ops.shared.persistence.dead_letters import unreplayed
 from orders.domain import Status
 from orders.models import Order
 

@@ -22,7 +22,7 @@ from ops.audit.report import AuditReport
 from ops.audit.snapshot import read_invoices, read_orders
 from ops.services import NAMES
 from ops.settings import Settings
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 
 
 def run_audit(

@@ -9,7 +9,7 @@ import peewee
 
 from invoices.models import Invoice, InvoiceCounter
 from ops.audit.constants import INVOICE_COUNTER
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 from orders.models import Order
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ops.audit.report import AuditReport
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 
 log = logging.getLogger(__name__)
 

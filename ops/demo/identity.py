@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ops.bootstrap import NoSigningKey, token_keys
 from ops.settings import Settings
-from ops.shared.auth import Role, TokenKeys, mint
+from ops.shared.web.auth import Role, TokenKeys, mint
 
 TOKEN_TTL = 3600  # seconds; far longer than any run
 OPERATOR = "demo-operator"  # the operator token's subject

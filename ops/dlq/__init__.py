@@ -1,7 +1,7 @@
 """Dead-letter tooling for operators: ``orderflow dlq list``, ``replay`` and ``recover``.
 
 A dead letter is a message Dramatiq gave up on, recorded in the owning
-service's ``<service>_dead_letters`` table (``ops.shared.dead_letters``).
+service's ``<service>_dead_letters`` table (``ops.shared.persistence.dead_letters``).
 
 - ``ops.dlq.records``: finding records across both services' databases.
 - ``ops.dlq.listing``: the table and the JSON of ``dlq list``.

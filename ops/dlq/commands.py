@@ -66,7 +66,7 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
     """Print the dead letters (a table, or JSON with ``--json``); always exits 0."""
     from ops import bootstrap
     from ops.dlq import listing, records
-    from ops.shared.clock import utcnow
+    from ops.shared.values.clock import utcnow
 
     services = _services(args)
     databases = bootstrap.init_databases(settings, services)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import falcon
 
 from ops.dlq import listing, records, replay
-from ops.shared.auth import require_operator
-from ops.shared.clock import utcnow
-from ops.shared.problems import Problem
+from ops.shared.values.clock import utcnow
+from ops.shared.web.auth import require_operator
+from ops.shared.web.problems import Problem
 
 MAX_LIMIT = 500
 Publisher = Callable[[], replay.Enqueue]

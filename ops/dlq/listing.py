@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ops.dlq.records import Entry
-from ops.shared.clock import isoformat
+from ops.shared.values.clock import isoformat
 
 ERROR_WIDTH = 60
 COLUMNS = (

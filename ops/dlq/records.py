@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from ops.services import described
-from ops.shared.dead_letters import DeadLetterRecord
+from ops.shared.persistence.dead_letters import DeadLetterRecord
 
 
 @dataclasses.dataclass(frozen=True)

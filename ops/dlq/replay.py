@@ -24,9 +24,9 @@ import dramatiq
 from actors.poison import UNDECODABLE_ACTOR
 from ops.dlq.listing import age, seconds_since
 from ops.dlq.records import Entry, find, newest_first
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres, unit_of_work
-from ops.shared.dead_letters import DeadLetterRecord
+from ops.shared.persistence.database import is_postgres, unit_of_work
+from ops.shared.persistence.dead_letters import DeadLetterRecord
+from ops.shared.values.clock import utcnow
 
 Enqueue = Callable[[dramatiq.Message], object]
 # Options Dramatiq's Retries and delay queue write, and the mark of an earlier replay.

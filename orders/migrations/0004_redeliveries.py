@@ -1,6 +1,6 @@
 """Orders schema, version 4: redelivery counts (``orders_redeliveries``)."""
 
-from ops.shared.migrations import redeliveries_table_v1
+from ops.shared.persistence.migrations import redeliveries_table_v1
 
 
 def up(migrator, db):

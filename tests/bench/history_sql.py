@@ -4,8 +4,8 @@ Pure: nothing here connects. Each table's rows are one ``INSERT … SELECT`` who
 columns are SQL expressions over the history's rows ``h`` (one per order ``i``,
 made by ``generate_series``); :func:`insert_sql` names only the columns the
 table has. The values follow what the services write: ``orders.service``
-(lines JSON, timeline steps), ``ops.shared.outbox`` (payloads as sorted,
-compact JSON), ``ops.shared.dedupe`` (consumer and event id) and
+(lines JSON, timeline steps), ``ops.shared.persistence.outbox`` (payloads as sorted,
+compact JSON), ``ops.shared.persistence.dedupe`` (consumer and event id) and
 ``invoices.service`` (numbers as ``invoices.domain.format_number``).
 """
 

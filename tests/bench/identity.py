@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from ops.shared.auth import Role, TokenKeys, mint
+from ops.shared.web.auth import Role, TokenKeys, mint
 from tests.bench.client import CUSTOMERS, customer_of
 
 TOKEN_TTL = 6 * 3600  # seconds: longer than any run

@@ -21,9 +21,9 @@ import dramatiq
 from invoices import models, store
 from invoices.domain import InvoiceStatus, format_number
 from invoices.events import InvoiceIssued
-from ops.shared.clock import utcnow
-from ops.shared.database import unit_of_work
-from ops.shared.money import parse_amount
+from ops.shared.persistence.database import unit_of_work
+from ops.shared.values.clock import utcnow
+from ops.shared.values.money import parse_amount
 
 
 def naive_issue_invoice(

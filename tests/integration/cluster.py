@@ -27,7 +27,7 @@ import psycopg2
 import psycopg2.extensions
 
 from actors.broker import connection_parameters
-from ops.shared.auth import TokenKeys, mint
+from ops.shared.web.auth import TokenKeys, mint
 from tests.ports import free_port
 
 PG_ADMIN_DSN = os.environ.get("ORDERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,5 +1,5 @@
-"""Compiled statements and deferred writes (``ops.shared.compiled``) on the real PostgreSQL:
-server-side prepared statements, and a unit's writes sent in one round trip."""
+"""Compiled statements and deferred writes (``ops.shared.persistence.compiled``) on the
+real PostgreSQL: server-side prepared statements, and a unit's writes sent in one round trip."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import peewee
 import psycopg2.extensions
 import pytest
 
-from ops.shared import compiled
-from ops.shared.database import open_database, unit_of_work
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import open_database, unit_of_work
 
 from .cluster import throwaway_database
 

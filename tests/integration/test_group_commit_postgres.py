@@ -1,4 +1,4 @@
-"""Group commit of idempotent POSTs (``ops.shared.group_commit``, ``IdempotencyStore``
+"""Group commit of idempotent POSTs (``ops.shared.persistence.group_commit``, ``IdempotencyStore``
 with ``grouped=True``) on the real PostgreSQL: requests that arrive together share one
 transaction, and each keeps its own answer, replay, 409, 422 and error."""
 
@@ -12,11 +12,16 @@ from collections.abc import Callable, Iterator
 import peewee
 import pytest
 
-from ops.shared import compiled
-from ops.shared.database import lock_number, open_database
-from ops.shared.errors import Conflict, Unprocessable
-from ops.shared.group_commit import Job
-from ops.shared.idempotency import IdempotencyKeyRecord, IdempotencyStore, Outcome, _Request
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import lock_number, open_database
+from ops.shared.persistence.group_commit import Job
+from ops.shared.persistence.idempotency import (
+    IdempotencyKeyRecord,
+    IdempotencyStore,
+    Outcome,
+    _Request,
+)
+from ops.shared.values.errors import Conflict, Unprocessable
 
 from .cluster import throwaway_database, wait_until
 

@@ -11,8 +11,8 @@ import peewee
 import pytest
 
 import orders
-from ops.shared.database import open_database
-from ops.shared.migrations import migrate
+from ops.shared.persistence.database import open_database
+from ops.shared.persistence.migrations import migrate
 
 from .cluster import throwaway_database
 

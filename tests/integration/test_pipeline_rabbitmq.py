@@ -20,10 +20,10 @@ from actors.broker import RetryPolicy, build_broker, with_connection_defaults
 from actors.outbound import batch_publisher
 from actors.pipeline import ConfirmPipeline, PipelineError, PipelineTimeout
 from actors.rabbitmq import OrderflowRabbitmqBroker
-from ops.shared import outbox
-from ops.shared.database import open_database, unit_of_work
-from ops.shared.outbox import OutboxRecord
-from ops.shared.relay import PublishIncomplete, Relay
+from ops.shared.persistence import outbox
+from ops.shared.persistence.database import open_database, unit_of_work
+from ops.shared.persistence.outbox import OutboxRecord
+from ops.shared.persistence.relay import PublishIncomplete, Relay
 from tests.chaos.proxy import Proxy
 
 from .cluster import AMQP_BASE, broker_url, throwaway_database

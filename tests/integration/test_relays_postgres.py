@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from ops.shared import outbox
-from ops.shared.database import open_database, unit_of_work
-from ops.shared.outbox import OutboxRecord
-from ops.shared.relay import Relay
+from ops.shared.persistence import outbox
+from ops.shared.persistence.database import open_database, unit_of_work
+from ops.shared.persistence.outbox import OutboxRecord
+from ops.shared.persistence.relay import Relay
 
 from .cluster import throwaway_database
 

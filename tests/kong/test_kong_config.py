@@ -472,14 +472,14 @@ def test_the_documented_render_step_refuses_a_missing_variable() -> None:
 
 
 def test_tokens_the_services_mint_pass_the_jwt_plugin_checks(config: dict[str, Any]) -> None:
-    """A token from ``ops.shared.auth.mint`` names a consumer's key in ``iss``, uses that
+    """A token from ``ops.shared.web.auth.mint`` names a consumer's key in ``iss``, uses that
     credential's algorithm, and fits ``maximum_expiration`` at the longest TTL orderflow
     mints plus the services' clock-skew leeway."""
     jwt_lib = pytest.importorskip("jwt")
     try:
         from ops.demo.identity import TOKEN_TTL
         from ops.settings import Settings
-        from ops.shared.auth import LEEWAY_SECONDS, TokenKeys, mint
+        from ops.shared.web.auth import LEEWAY_SECONDS, TokenKeys, mint
     except ImportError as exc:
         skip_or_fail(f"the token API is not there yet: {exc}")
     keys = TokenKeys.hs256(TEST_SECRET.encode(), Settings().jwt_issuer, Settings().jwt_audience)
@@ -697,7 +697,7 @@ def test_the_app_answers_requests_carrying_kongs_upstream_headers(
     behind it are not running in this test)."""
     try:
         from ops import bootstrap
-        from ops.shared.auth import mint
+        from ops.shared.web.auth import mint
     except ImportError as exc:
         skip_or_fail(f"the token API is not there yet: {exc}")
     app = build_app(app_settings, service)

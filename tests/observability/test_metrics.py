@@ -23,7 +23,7 @@ from invoices import service as invoices
 from ops import bootstrap, gauges, supervisor
 from ops.services import described
 from ops.settings import Settings
-from ops.shared import exposition
+from ops.shared.web import exposition
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.queries import get_order
@@ -335,7 +335,7 @@ def test_a_worker_process_writes_orderflow_metrics_where_dramatiqs_exporter_read
     script = (
         "import ops.worker\n"
         "ops.worker._share_metrics_directory()\n"
-        "from ops.shared import metrics\n"
+        "from ops.shared.telemetry import metrics\n"
         "metrics.compensated('expired')\n"
         "metrics.saga_settled('confirmed', __import__('datetime').datetime(2026, 1, 1),"
         " __import__('datetime').datetime(2026, 1, 1, 0, 0, 2))\n"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from ops.shared import metrics
+from ops.shared.telemetry import metrics
 
 from .support import PROMETHEUS, Query, queries
 

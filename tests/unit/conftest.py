@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from ops import bootstrap
 from ops.services import NAMES
 from ops.settings import Settings
-from ops.shared.auth import mint
-from ops.shared.relay import Relay
+from ops.shared.persistence.relay import Relay
+from ops.shared.web.auth import mint
 
 TEST_SECRET = "unit-tests-only-secret-0123456789abcdef"
 

@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from ops.serving import http_server, run_http_server
 from ops.settings import Settings
-from ops.shared.openapi import load_document
+from ops.shared.web.openapi import load_document
 
 WSGIApp = Callable[..., Any]
 

@@ -14,8 +14,8 @@ from invoices.models import Invoice, InvoiceCounter
 from ops import audit
 from ops.audit import run_audit
 from ops.settings import Settings
-from ops.shared import dead_letters
-from ops.shared.clock import utcnow
+from ops.shared.persistence import dead_letters
+from ops.shared.values.clock import utcnow
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import Order

@@ -14,7 +14,7 @@ from actors.outbound import plan
 from invoices import accounts
 from invoices.models import DeadLetter as InvoiceDeadLetter
 from invoices.models import Invoice, ProcessedMessage
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import OutboxEvent as OrdersOutbox

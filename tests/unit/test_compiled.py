@@ -1,4 +1,4 @@
-"""Compiled statements and deferred writes (``ops.shared.compiled``) on SQLite."""
+"""Compiled statements and deferred writes (``ops.shared.persistence.compiled``) on SQLite."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import peewee
 import pytest
 
-from ops.shared import compiled
-from ops.shared.database import open_database, unit_of_work
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import open_database, unit_of_work
 
 database = peewee.DatabaseProxy()
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway import console
 from gateway.app import create_app
-from ops.shared.auth import TokenKeys
+from ops.shared.web.auth import TokenKeys
 
 from .conftest import TEST_SECRET
 

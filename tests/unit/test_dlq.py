@@ -19,8 +19,8 @@ from invoices.models import Invoice
 from ops import bootstrap, cli
 from ops.dlq import commands, listing, records, recover, replay
 from ops.settings import Settings
-from ops.shared.clock import utcnow
-from ops.shared.dead_letters import DeadLetterRecord
+from ops.shared.persistence.dead_letters import DeadLetterRecord
+from ops.shared.values.clock import utcnow
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import DeadLetter as OrderDeadLetter

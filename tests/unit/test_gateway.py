@@ -25,8 +25,8 @@ from gateway.app import create_app
 from gateway.limits import depth_limit
 from ops import bootstrap
 from ops.settings import Settings
-from ops.shared import tracing
-from ops.shared.auth import TokenKeys, mint
+from ops.shared.telemetry import tracing
+from ops.shared.web.auth import TokenKeys, mint
 
 from .conftest import StubSystem
 from .gateway_support import (

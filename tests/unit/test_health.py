@@ -20,8 +20,8 @@ from ops import bootstrap
 from ops.audit.report import AuditReport, InvariantResult
 from ops.audit.watch import HealthWatch
 from ops.settings import Settings
-from ops.shared.clock import utcnow
-from ops.shared.database import open_database
+from ops.shared.persistence.database import open_database
+from ops.shared.values.clock import utcnow
 
 from .conftest import StubSystem
 from .gateway_support import assert_documented, refusing_port, served

@@ -11,7 +11,7 @@ import pytest
 
 from ops import bootstrap
 from ops.settings import Settings
-from ops.shared.bodies import MAX_DEPTH
+from ops.shared.web.bodies import MAX_DEPTH
 
 # the gateway's fixtures, used through request.getfixturevalue below
 from .test_gateway import bearer, gateway, services  # noqa: F401

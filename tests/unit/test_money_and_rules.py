@@ -20,7 +20,7 @@ from invoices.domain import (
     format_number,
 )
 from ops.settings import PLACEHOLDER, Settings, SettingsError
-from ops.shared.money import AmountError, format_minor, parse_amount
+from ops.shared.values.money import AmountError, format_minor, parse_amount
 from orders.domain import (
     Decision,
     OrderNotCancellable,

@@ -7,8 +7,8 @@ import pytest
 
 from actors.broker import connection_urls
 from ops.settings import Settings, SettingsError
-from ops.shared.database import open_database
-from ops.shared.nodes import broker_nodes, multi_host, redacted
+from ops.shared.persistence.database import open_database
+from ops.shared.values.nodes import broker_nodes, multi_host, redacted
 from ops.unreachable import describe
 
 NODES = "amqp://u:pw@rabbit-1:5672/%2F, amqp://u:pw@rabbit-2:5672/%2F;amqp://u:pw@rabbit-3/%2F"

@@ -19,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from ops import bootstrap
 from ops.settings import Settings
-from ops.shared.openapi import OpenApiDocument, load_document, openapi_path, routes_of
+from ops.shared.web.openapi import OpenApiDocument, load_document, openapi_path, routes_of
 
 from .conftest import StubSystem
 

@@ -16,7 +16,7 @@ from actors import invoicing
 from actors.poison import CrashLoop, RecordingConsumer, RedeliveryGuard, undecodable_fields
 from invoices.models import DeadLetter as InvoiceDeadLetter
 from invoices.models import Redelivery as InvoiceRedelivery
-from ops.shared import redeliveries
+from ops.shared.persistence import redeliveries
 
 from .conftest import StubSystem
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ops.shared import outbox
-from ops.shared.relay import BatchPublisher, Chore, PublishIncomplete, Relay
+from ops.shared.persistence import outbox
+from ops.shared.persistence.relay import BatchPublisher, Chore, PublishIncomplete, Relay
 from orders.models import OutboxEvent
 
 ORDER_PLACED = {"order_id": "o", "customer_id": "c", "total": "1.00", "currency": "EUR"}

@@ -1,4 +1,4 @@
-"""The saga step frame (``ops.shared.steps``): one unit of work that claims the dedupe
+"""The saga step frame (``ops.shared.persistence.steps``): one unit of work that claims the dedupe
 keys first; a message already claimed, or seen earlier in its batch, is a duplicate."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from ops.shared.steps import batch, step
+from ops.shared.persistence.steps import batch, step
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import OrderStep, ProcessedMessage

@@ -1,4 +1,4 @@
-"""Prometheus metrics: orderflow's own catalogue (``ops.shared.exposition`` serves it).
+"""Prometheus metrics: orderflow's own catalogue (``ops.shared.web.exposition`` serves it).
 
 Services, actors and the wiring observe through the functions below, so a metric's
 name and labels live in one place (docs/observability.md has the table). Where the

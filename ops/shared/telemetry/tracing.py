@@ -169,7 +169,7 @@ class ServerSpans:
     named ``<method> <route template>`` (``POST /orders``) and carries the stable HTTP
     attributes: ``http.request.method``, ``url.path``, ``http.route`` and
     ``http.response.status_code``; a 5xx answer sets its status to error (the exception
-    itself is recorded by ``ops.shared.problems.handle_unexpected``). Paths in
+    itself is recorded by ``ops.shared.web.problems.handle_unexpected``). Paths in
     ``untraced_paths`` (probes and scrapes, which would drown the traces that matter) get
     no span. Put it first in the middleware list, so that every later component
     runs inside the span.

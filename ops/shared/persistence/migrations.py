@@ -14,7 +14,7 @@ from pathlib import Path
 import peewee
 from playhouse.migrations import Runner
 
-from ops.shared.database import is_postgres
+from ops.shared.persistence.database import is_postgres
 
 MIGRATION_LOCK = 0x6F72646572666C6F  # "orderflo"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import peewee
 
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 
 
 class DeadLetterRecord(peewee.Model):

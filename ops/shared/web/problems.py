@@ -14,8 +14,8 @@ from typing import Any
 import falcon
 from opentelemetry import trace
 
-from ops.shared.database import CONNECTION_ERRORS
-from ops.shared.errors import DomainError, InvalidFields
+from ops.shared.persistence.database import CONNECTION_ERRORS
+from ops.shared.values.errors import DomainError, InvalidFields
 
 log = logging.getLogger(__name__)
 

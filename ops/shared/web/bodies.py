@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from ops.shared.problems import Problem
+from ops.shared.web.problems import Problem
 
 MAX_DEPTH = 64  # levels of arrays and objects in a request body; ours need three
 _TOO_DEEP = object()

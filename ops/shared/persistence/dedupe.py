@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 import peewee
 
-from ops.shared import compiled
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import is_postgres
+from ops.shared.values.clock import utcnow
 
 
 class ProcessedMessageRecord(peewee.Model):

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlsplit
 import peewee
 from playhouse import db_url
 
-from ops.shared import compiled
-from ops.shared.nodes import multi_host
+from ops.shared.persistence import compiled
+from ops.shared.values.nodes import multi_host
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -43,8 +43,8 @@ def open_database(url: str, *, read_only: bool = False, **options: Any) -> peewe
     write lock up front (``BEGIN IMMEDIATE``), so concurrent writers queue
     instead of failing to upgrade a read lock. ``postgresql://…`` gives a
     PostgreSQL database; query parameters are passed to libpq, and a URL with several
-    hosts (``ops.shared.nodes.multi_host``) is handed to libpq whole. ``read_only`` makes every
-    PostgreSQL transaction read-only (the server refuses a write); SQLite ignores it.
+    hosts (``ops.shared.values.nodes.multi_host``) is handed to libpq whole. ``read_only``
+    makes every PostgreSQL transaction read-only (the server refuses a write); SQLite ignores it.
     """
     if url.startswith("sqlite:"):
         path = url.split(":///", 1)[-1]
@@ -80,7 +80,7 @@ class FoldingPostgresqlDatabase(peewee.PostgresqlDatabase):
     peewee runs psycopg2 in autocommit mode and sends ``BEGIN`` and ``COMMIT`` as
     statements of their own, two round trips per transaction. Here ``BEGIN`` waits
     and goes in front of the transaction's first statement, and the last writes of a
-    unit of work carry the ``COMMIT`` (:meth:`ops.shared.compiled.Batch.send`); a
+    unit of work carry the ``COMMIT`` (:meth:`ops.shared.persistence.compiled.Batch.send`); a
     transaction that sent nothing costs nothing. Errors are unchanged: a failed
     statement leaves the transaction aborted and peewee's rollback ends it.
     """
@@ -163,7 +163,7 @@ def unit_of_work(database: peewee.Database | peewee.DatabaseProxy) -> Iterator[N
     Inside a transaction already open on this thread it simply joins it (no
     savepoint, which would cost two round trips): an error anywhere rolls back
     the whole outer unit, which is what every caller here wants. Writes
-    deferred with :func:`ops.shared.compiled.defer` are sent before the commit.
+    deferred with :func:`ops.shared.persistence.compiled.defer` are sent before the commit.
     """
     if database.in_transaction():
         yield

@@ -1,7 +1,7 @@
 """The HTTP kit of every front (orders, invoices, the gateway, the audit part).
 
-:func:`create_base_app` wires problem+json errors (``ops.shared.problems``), Bearer
-authentication, the body limit (``ops.shared.bodies``), connection care where there is
+:func:`create_base_app` wires problem+json errors (``ops.shared.web.problems``), Bearer
+authentication, the body limit (``ops.shared.web.bodies``), connection care where there is
 a database, metrics, server spans and trace ids, and the public ``/health``, ``/ready``,
 ``/openapi.json`` and ``/metrics`` routes. :class:`IdempotentPost` is the base of the
 services' idempotent POST resources.
@@ -17,15 +17,20 @@ import falcon
 import peewee
 from falcon.routing import CompiledRouter
 
-from ops.shared.auth import Authentication, TokenKeys, principal_of
-from ops.shared.bodies import BodyLimit
-from ops.shared.database import CONNECTION_ERRORS, discard_connection, ensure_usable
-from ops.shared.errors import DomainError
-from ops.shared.exposition import HttpMetrics, MetricsResource
-from ops.shared.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
-from ops.shared.openapi import OpenApiDocument, load_document
-from ops.shared.problems import Problem, handle_domain_error, handle_unexpected, serialize_problem
-from ops.shared.tracing import ServerSpans, untraced
+from ops.shared.persistence.database import CONNECTION_ERRORS, discard_connection, ensure_usable
+from ops.shared.persistence.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
+from ops.shared.telemetry.tracing import ServerSpans, untraced
+from ops.shared.values.errors import DomainError
+from ops.shared.web.auth import Authentication, TokenKeys, principal_of
+from ops.shared.web.bodies import BodyLimit
+from ops.shared.web.exposition import HttpMetrics, MetricsResource
+from ops.shared.web.openapi import OpenApiDocument, load_document
+from ops.shared.web.problems import (
+    Problem,
+    handle_domain_error,
+    handle_unexpected,
+    serialize_problem,
+)
 
 Database = peewee.Database | peewee.DatabaseProxy
 

@@ -20,11 +20,12 @@ from typing import Any
 
 import peewee
 
-from ops.shared import compiled, metrics
-from ops.shared.clock import utcnow
-from ops.shared.database import KeyLocks, is_postgres, lock_number, unit_of_work
-from ops.shared.errors import Conflict, Unprocessable
-from ops.shared.group_commit import GroupCommitter, Job
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import KeyLocks, is_postgres, lock_number, unit_of_work
+from ops.shared.persistence.group_commit import GroupCommitter, Job
+from ops.shared.telemetry import metrics
+from ops.shared.values.clock import utcnow
+from ops.shared.values.errors import Conflict, Unprocessable
 
 MAX_KEY_LENGTH = 255
 _RUNNING = (
@@ -129,7 +130,7 @@ class IdempotencyStore:
         """Run ``effect`` in a transaction, or replay the response stored under ``key``.
 
         With ``grouped`` (PostgreSQL), requests that arrive together share one
-        transaction (:mod:`ops.shared.group_commit`): one statement locks and reads all
+        transaction (:mod:`ops.shared.persistence.group_commit`): one statement locks and reads all
         their keys, each effect runs in turn, one commit stores them all. Each request
         keeps its own answer, its own 409, 422 or replay, and its own error; if the
         group fails as a whole, each request runs alone as without ``grouped``.

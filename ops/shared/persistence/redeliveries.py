@@ -15,7 +15,7 @@ import datetime as dt
 
 import peewee
 
-from ops.shared.clock import utcnow
+from ops.shared.values.clock import utcnow
 
 
 class RedeliveryRecord(peewee.Model):

@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ParamSpec
 
-from ops.shared import dedupe
-from ops.shared.database import unit_of_work
-from ops.shared.dedupe import ProcessedMessageRecord
+from ops.shared.persistence import dedupe
+from ops.shared.persistence.database import unit_of_work
+from ops.shared.persistence.dedupe import ProcessedMessageRecord
 
 P = ParamSpec("P")
 Around = Callable[[int], AbstractContextManager[object]]

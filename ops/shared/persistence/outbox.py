@@ -1,7 +1,7 @@
 """Transactional outbox: events stored in the same transaction as the state change.
 
 A service writes its events with :func:`record` inside its own transaction; a
-relay (``ops.shared.relay``) publishes them later with publisher confirms and
+relay (``ops.shared.persistence.relay``) publishes them later with publisher confirms and
 marks them published only after the broker confirmed. A crash between the two
 gives a duplicate publish, never a lost event: consumers dedupe by event id.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 import peewee
 
-from ops.shared import compiled
-from ops.shared.clock import utcnow
-from ops.shared.database import is_postgres
-from ops.shared.tracing import current_carrier_json
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import is_postgres
+from ops.shared.telemetry.tracing import current_carrier_json
+from ops.shared.values.clock import utcnow
 
 
 class OutboxRecord(peewee.Model):
@@ -51,7 +51,7 @@ def record(
     relay's publish and every step after it join the trace of the cause. On
     PostgreSQL the relay is woken by ``NOTIFY`` at commit. Both writes are
     deferred: they reach the database with the unit of work's next statement
-    or its end (:mod:`ops.shared.compiled`).
+    or its end (:mod:`ops.shared.persistence.compiled`).
     """
     event_id = uuid.uuid4()
     database = model._meta.database

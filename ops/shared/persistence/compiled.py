@@ -215,7 +215,7 @@ class Batch:
         """Send the deferred writes, then ``last`` if given, in one round trip where the
         driver allows; returns the cursor of the last statement sent. With ``commit``
         (the unit's end), a database that folds its transactions
-        (``ops.shared.database.FoldingPostgresqlDatabase``) commits in the same round
+        (``ops.shared.persistence.database.FoldingPostgresqlDatabase``) commits in the same round
         trip; without writes, nothing is sent and the commit is left to the caller."""
         pending, self.pending = self.pending, []
         if last is not None:

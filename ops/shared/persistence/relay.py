@@ -8,7 +8,7 @@ crash between confirm and commit republishes those rows: a duplicate that
 consumers' dedupe keys absorb, never a loss.
 
 On PostgreSQL the relay sleeps on ``LISTEN`` and is woken by the ``NOTIFY``
-that :func:`ops.shared.outbox.record` sends at commit; elsewhere it polls.
+that :func:`ops.shared.persistence.outbox.record` sends at commit; elsewhere it polls.
 Periodic chores (the saga deadline, the gauges, purging idempotency keys) run on a
 thread of their own beside the loop, with their own connection, so a slow one (the
 gauges count every order by status) never holds up publishing.
@@ -27,17 +27,17 @@ from typing import Any
 
 import peewee
 
-from ops.shared import compiled
-from ops.shared.clock import utcnow
-from ops.shared.database import (
+from ops.shared.persistence import compiled
+from ops.shared.persistence.database import (
     CONNECTION_ERRORS,
     discard_connection,
     ensure_usable,
     is_postgres,
     unit_of_work,
 )
-from ops.shared.outbox import OutboxRecord, channel
-from ops.shared.tracing import untraced
+from ops.shared.persistence.outbox import OutboxRecord, channel
+from ops.shared.telemetry.tracing import untraced
+from ops.shared.values.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Where metrics leave a process: the HTTP middleware, ``GET /metrics``, the relays' server.
 
-The catalogue itself is ``ops.shared.metrics``.
+The catalogue itself is ``ops.shared.telemetry.metrics``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import falcon
 from falcon.routing import CompiledRouter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
-from ops.shared.metrics import HTTP_DURATION, HTTP_REQUESTS, OTHER_METHOD, UNMATCHED_ROUTE
+from ops.shared.telemetry.metrics import HTTP_DURATION, HTTP_REQUESTS, OTHER_METHOD, UNMATCHED_ROUTE
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from enum import StrEnum
 import falcon
 import jwt
 
-from ops.shared.errors import DomainError
+from ops.shared.values.errors import DomainError
 
 LEEWAY_SECONDS = 30  # clock skew tolerated between the minting and verifying machines
 MAX_SUBJECT = 64

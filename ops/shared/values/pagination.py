@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee
 
-from ops.shared.errors import FieldCollector
+from ops.shared.values.errors import FieldCollector
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

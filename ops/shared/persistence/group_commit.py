@@ -6,7 +6,7 @@ goes alone at once), runs it in a single unit of work through the ``apply`` func
 it was given, and commits once; each request still gets its own answer.
 
 ``apply`` settles each job (:meth:`Job.succeed`, :meth:`Job.fail`) and undoes a
-failed job's deferred writes itself (:mod:`ops.shared.compiled`). If it raises, or
+failed job's deferred writes itself (:mod:`ops.shared.persistence.compiled`). If it raises, or
 the commit fails, the group is rolled back and every job is handed back to its own
 thread to run alone (:attr:`Job.alone`), as it would have without grouping: a row
 that fails takes nobody else with it, and no answer is sent before its commit.
@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import peewee
 
-from ops.shared.database import unit_of_work
+from ops.shared.persistence.database import unit_of_work
 
 log = logging.getLogger("orderflow.group_commit")
 

@@ -1,0 +1,4 @@
+"""The kernel's telemetry: the metric catalogue and trace context.
+
+Below persistence and web, above values only.
+"""

@@ -1,0 +1,33 @@
+"""The import-linter layers contract names every part of the house."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def layers() -> list[set[str]]:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    lines = config["importlinter:contract:layers"]["layers"].strip().splitlines()
+    return [{name.strip() for name in line.replace("|", ":").split(":")} for line in lines]
+
+
+def test_every_module_of_ops_but_the_kernel_and_infra_is_in_the_wiring_layer() -> None:
+    # Given every importable module and package directly under ops
+    ops = ROOT / "ops"
+    parts = {path.stem for path in ops.glob("*.py") if path.stem != "__init__"}
+    parts |= {path.parent.name for path in ops.glob("*/__init__.py")}
+    # Then the top layer lists each of them but the kernel and the Pulumi program
+    assert layers()[0] == {f"ops.{part}" for part in parts - {"shared", "infra"}}
+
+
+def test_every_kind_of_the_kernel_is_a_layer_of_its_own() -> None:
+    kinds = {path.parent.name for path in (ROOT / "ops" / "shared").glob("*/__init__.py")}
+    assert [{f"ops.shared.{kind}"} for kind in ("web", "persistence", "telemetry", "values")] == [
+        layer for layer in layers() if any(name.startswith("ops.shared") for name in layer)
+    ]
+    assert kinds == {"web", "persistence", "telemetry", "values"}
+    assert not [p.name for p in (ROOT / "ops" / "shared").glob("*.py") if p.name != "__init__.py"]
