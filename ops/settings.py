@@ -180,6 +180,14 @@ class Settings:
         configured = self._part(service, "database_url")
         return configured or f"sqlite:///{self.data_dir / service}.sqlite3"
 
+    def database_variables(self) -> dict[str, tuple[str, str | None]]:
+        """Each service's database variable and configured URL (None: not set), by service."""
+        return {
+            field.name.removesuffix("_database_url"): (variable.name, getattr(self, field.name))
+            for field, variable in _declared()
+            if field.name.endswith("_database_url")
+        }
+
     def port(self, service: str) -> int:
         """The HTTP port of ``service`` (``orders``, ``invoices``, ``gateway`` or ``audit``)."""
         return self._part(service, "port")

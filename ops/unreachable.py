@@ -45,10 +45,7 @@ def describe(exc: BaseException, settings: Settings) -> str:
 def _databases(text: str, settings: Settings) -> str:
     """Which database the driver's message is about, with the variable to check; both
     when the message does not tell them apart."""
-    urls = {
-        "orders": ("ORDERS_DATABASE_URL", settings.orders_database_url),
-        "invoices": ("INVOICES_DATABASE_URL", settings.invoices_database_url),
-    }
+    urls = settings.database_variables()
     port = next((int(a or b) for a, b in _PORT.findall(text)), None)
     missing = _DATABASE.search(text)
     named = []
