@@ -25,7 +25,7 @@ from actors.broker import RetryPolicy, build_broker, connection_parameters, keep
 from actors.outbound import batch_publisher
 from invoices import accounts as invoices_accounts
 from ops import gauges
-from ops.services import CONSUMERS, NAMES, SERVICES, described
+from ops.services import NAMES, consumers, described, descriptions
 from ops.settings import Settings
 from ops.shared.persistence import migrations, redeliveries
 from ops.shared.persistence.database import open_database
@@ -138,7 +138,7 @@ def build_worker_broker(settings: Settings, services: Iterable[str] = NAMES) -> 
     """The broker for workers of ``services`` (databases must be initialised first)."""
     return build_broker(
         settings.broker_url,
-        consumers=[CONSUMERS[service] for service in services],
+        consumers=[consumers()[service] for service in services],
         retries=RetryPolicy(
             settings.max_retries,
             settings.min_backoff_ms,
@@ -254,12 +254,12 @@ def health_watch(settings: Settings) -> HealthWatch:
         try:
             return audit.run_audit(settings, broker_depth=audit.dead_letter_depths(settings))
         finally:  # the next run, seconds later, opens fresh connections
-            for service in SERVICES:
+            for service in descriptions():
                 discard_connection(service.database)
 
     return HealthWatch(
         run,
-        {service.name: functools.partial(gauges.reading, service) for service in SERVICES},
+        {service.name: functools.partial(gauges.reading, service) for service in descriptions()},
         lambda: audit.queue_depths(settings),
         interval=settings.audit_interval,
     )
@@ -271,7 +271,7 @@ def build_audit_app(settings: Settings, watch: HealthWatch) -> falcon.App:
 
     return audit_http.create_app(
         watch,
-        databases={service.name: service.database for service in SERVICES},
+        databases={service.name: service.database for service in descriptions()},
         ready_checks={"broker": broker_check(settings)},
         token_keys=token_keys(settings),
     )

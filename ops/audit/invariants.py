@@ -16,7 +16,7 @@ from ops.audit.constants import (
 )
 from ops.audit.report import InvariantResult, result_of
 from ops.audit.snapshot import InvoiceSnapshot
-from ops.services import SERVICES
+from ops.services import descriptions
 from ops.shared.persistence.dead_letters import unreplayed
 from orders.domain import Status
 from orders.models import Order
@@ -101,7 +101,7 @@ def outbox_published(now: dt.datetime, threshold_seconds: float) -> InvariantRes
     cutoff = now - dt.timedelta(seconds=threshold_seconds)
     count = 0
     offenders: list[str] = []
-    for service in SERVICES:
+    for service in descriptions():
         model = service.outbox
         query = model.select(model.event_id).where(
             model.published_at.is_null() & (model.created_at < cutoff)
@@ -123,7 +123,7 @@ def dead_letters_recorded(
     now: dt.datetime, broker_depth: Mapping[str, int] | None
 ) -> InvariantResult:
     title = "every dead-lettered message has a database record"
-    queues = {f"{service.name}.XQ": service.dead_letters for service in SERVICES}
+    queues = {f"{service.name}.XQ": service.dead_letters for service in descriptions()}
     waiting = {queue: unreplayed(model) for queue, model in queues.items()}
     if broker_depth is None:
         detail = "broker not checked; unreplayed " + ", ".join(

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ops.services import CONSUMERS, NAMES
+from ops.services import NAMES, consumers
 from ops.settings import Settings
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def run_recover(settings: Settings, args: argparse.Namespace) -> int:
     try:
         for service in services:
             bodies = recover.peek(str(settings.broker_url), xq_name(service))
-            report = recover.recover(service, bodies, CONSUMERS[service].actors)
+            report = recover.recover(service, bodies, consumers()[service].actors)
             reports.append(report)
             if not args.json:
                 for line in report.lines():
