@@ -9,7 +9,6 @@ DESCRIPTION = ServiceDescription(
     database=models.database,
     migrations=DIRECTORY,
     outbox=models.OutboxEvent,
-    processed=models.ProcessedMessage,
     idempotency=models.IdempotencyKey,
     dead_letters=models.DeadLetter,
     redeliveries=models.Redelivery,

@@ -102,16 +102,3 @@ class Redelivery(RedeliveryRecord):
     class Meta:
         database = database
         table_name = "invoices_redeliveries"
-
-
-MODELS: list[type[peewee.Model]] = [
-    BillingAccount,
-    Invoice,
-    InvoiceCounter,
-    CancelledOrder,
-    OutboxEvent,
-    ProcessedMessage,
-    IdempotencyKey,
-    DeadLetter,
-    Redelivery,
-]

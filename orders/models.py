@@ -85,14 +85,3 @@ class Redelivery(RedeliveryRecord):
     class Meta:
         database = database
         table_name = "orders_redeliveries"
-
-
-MODELS: list[type[peewee.Model]] = [
-    Order,
-    OrderStep,
-    OutboxEvent,
-    ProcessedMessage,
-    IdempotencyKey,
-    DeadLetter,
-    Redelivery,
-]

@@ -11,7 +11,6 @@ import falcon
 import peewee
 
 from ops.shared.persistence.dead_letters import DeadLetterRecord
-from ops.shared.persistence.dedupe import ProcessedMessageRecord
 from ops.shared.persistence.idempotency import IdempotencyKeyRecord
 from ops.shared.persistence.outbox import OutboxRecord
 from ops.shared.persistence.redeliveries import RedeliveryRecord
@@ -27,7 +26,6 @@ class ServiceDescription:
     database: peewee.DatabaseProxy
     migrations: Path
     outbox: type[OutboxRecord]
-    processed: type[ProcessedMessageRecord]
     idempotency: type[IdempotencyKeyRecord]
     dead_letters: type[DeadLetterRecord]
     redeliveries: type[RedeliveryRecord]
