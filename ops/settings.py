@@ -180,6 +180,11 @@ class Settings:
         configured = self._part(service, "database_url")
         return configured or f"sqlite:///{self.data_dir / service}.sqlite3"
 
+    @classmethod
+    def variables(cls) -> list[str]:
+        """Every environment variable the settings read, in the order declared."""
+        return [variable.name for _, variable in _declared()]
+
     def database_variables(self) -> dict[str, tuple[str, str | None]]:
         """Each service's database variable and configured URL (None: not set), by service."""
         return {

@@ -152,16 +152,5 @@ def orderflow_variables() -> set[str]:
     and the ``OTEL_*`` ones ops/telemetry.py names (the OpenTelemetry SDK reads them)."""
     from ops.settings import Settings
 
-    class Recording(dict[str, str]):
-        def __init__(self) -> None:
-            super().__init__()
-            self.read: set[str] = set()
-
-        def get(self, key: str, default: Any = None) -> Any:
-            self.read.add(key)
-            return super().get(key, default)
-
-    recording = Recording()
-    Settings.from_env(recording)
     telemetry = (ROOT / "ops" / "telemetry.py").read_text(encoding="utf-8")
-    return recording.read | set(re.findall(r"\bOTEL_[A-Z0-9_]*[A-Z0-9]\b", telemetry))
+    return set(Settings.variables()) | set(re.findall(r"\bOTEL_[A-Z0-9_]*[A-Z0-9]\b", telemetry))
