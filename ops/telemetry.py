@@ -7,7 +7,7 @@ variables itself); ``console`` prints spans. Each process names itself
 A span per SQL statement is off unless ``ORDERFLOW_TRACE_SQL=true``: the
 HTTP, publish and process spans already follow an order across every hop, and
 statement spans cost about a millisecond of CPU per order (``nox -s bench``).
-HTTP SERVER spans come from our own middleware (``ops.shared.telemetry.tracing.ServerSpans``)
+HTTP SERVER spans come from our own middleware (``ops.shared.web.spans.ServerSpans``)
 and message spans from ``actors.tracing``; both use the global tracer provider this
 sets. Call :func:`setup_tracing` before the process opens a database connection:
 with SQL spans, the instrumentations patch ``psycopg2.connect`` and

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +33,22 @@ def test_every_kind_of_the_kernel_is_a_layer_of_its_own() -> None:
     ]
     assert kinds == {"web", "persistence", "telemetry", "values"}
     assert not [p.name for p in (ROOT / "ops" / "shared").glob("*.py") if p.name != "__init__.py"]
+
+
+def test_the_layers_below_web_never_load_falcon() -> None:
+    # Given a fresh interpreter that imports every kernel module below the web layer
+    below = [
+        f"ops.shared.{path.parent.name}.{path.stem}"
+        for kind in ("persistence", "telemetry", "values")
+        for path in (ROOT / "ops" / "shared" / kind).glob("*.py")
+        if path.stem != "__init__"
+    ]
+    code = (
+        "import sys\n" + "".join(f"import {m}\n" for m in below) + "print('falcon' in sys.modules)"
+    )
+    # When it has imported them all
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    # Then the web framework was not among them
+    assert loaded.stdout.strip() == "False"

@@ -21,13 +21,9 @@ from invoices import service as invoices
 from ops import bootstrap
 from ops.logs import JsonFormatter, TraceContext
 from ops.settings import Settings
-from ops.shared.telemetry.tracing import (
-    TRACE_HEADER,
-    ServerSpans,
-    carried_span_context,
-    current_carrier,
-)
+from ops.shared.telemetry.tracing import carried_span_context, current_carrier
 from ops.shared.web.problems import handle_unexpected, serialize_problem
+from ops.shared.web.spans import TRACE_HEADER, ServerSpans
 from orders import service as orders
 from orders.domain import Line, NewOrder
 from orders.models import OutboxEvent as OrdersOutbox

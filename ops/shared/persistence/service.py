@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import falcon
 import peewee
 
 from ops.shared.persistence.dead_letters import DeadLetterRecord
 from ops.shared.persistence.idempotency import IdempotencyKeyRecord
 from ops.shared.persistence.outbox import OutboxRecord
 from ops.shared.persistence.redeliveries import RedeliveryRecord
+
+if TYPE_CHECKING:  # the app factory's type only: the persistence layer runs no web code
+    import falcon
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from falcon.routing import CompiledRouter
 
 from ops.shared.persistence.database import CONNECTION_ERRORS, discard_connection, ensure_usable
 from ops.shared.persistence.idempotency import IdempotencyStore, Outcome, fingerprint, validate_key
-from ops.shared.telemetry.tracing import ServerSpans, untraced
+from ops.shared.telemetry.tracing import untraced
 from ops.shared.values.errors import DomainError
 from ops.shared.web.auth import Authentication, TokenKeys, principal_of
 from ops.shared.web.bodies import BodyLimit
@@ -31,6 +31,7 @@ from ops.shared.web.problems import (
     handle_unexpected,
     serialize_problem,
 )
+from ops.shared.web.spans import ServerSpans
 
 Database = peewee.Database | peewee.DatabaseProxy
 
